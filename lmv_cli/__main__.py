@@ -1,0 +1,3 @@
+from lmv_cli.cli.app import main
+
+main()

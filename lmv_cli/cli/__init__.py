@@ -1,0 +1,1 @@
+"""The command-line layer: one small file per command; typer and rich live only here."""

@@ -1,0 +1,48 @@
+"""The `lmv` executable: registers one thin command per file of this package.
+
+Command modules import only typer and the standard library at module level, so `lmv --help` never
+pays for torch or zarr; the core is imported inside each command.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from lmv_cli import __version__
+from lmv_cli.cli import capture_check
+
+app = typer.Typer(
+    name="lmv",
+    help="Neural frame extrapolation for real-time rendering: UE4 capture -> Zarr store -> FSNet -> predicted frames.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lmv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details and show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """lmv: capture-check -> pack -> train -> test / extrapolate."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+app.command("capture-check")(capture_check.command)
+
+
+def main() -> None:
+    app()

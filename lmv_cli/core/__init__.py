@@ -1,0 +1,1 @@
+"""The product: everything `lmv` does, without any command-line or terminal code (no typer, no rich)."""
