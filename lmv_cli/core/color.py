@@ -15,3 +15,34 @@ def srgb_encode(x):
     """Linear [0, 1] → sRGB-encoded [0, 1] (IEC 61966-2-1), for PNG previews."""
     x = x.clip(0.0, 1.0)
     return (x <= 0.0031308) * (12.92 * x) + (x > 0.0031308) * (1.055 * x.clip(0.0031308, 1.0) ** (1 / 2.4) - 0.055)
+
+
+GAMMA_LOG_MU = 8.0
+"""μ of the network's colour space (study §2.7)."""
+
+
+def gamma_log(x, mu: float = GAMMA_LOG_MU):
+    """The network's colour space: `ln(1 + μx) / ln(1 + μ)` (study §2.7); numpy or torch."""
+    return _lib(x).log1p(mu * x) / _log1p(mu)
+
+
+def inv_gamma_log(y, mu: float = GAMMA_LOG_MU):
+    """Inverse of `gamma_log`: `(exp(y · ln(1 + μ)) − 1) / μ`."""
+    return _lib(y).expm1(y * _log1p(mu)) / mu
+
+
+def _log1p(v: float) -> float:
+    import math
+
+    return math.log1p(v)
+
+
+def _lib(x):
+    """The array module of `x` (torch for tensors, numpy otherwise), without importing torch eagerly."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    import numpy
+
+    return numpy
