@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-import click
 import typer
 
 from lmv_cli.core.errors import LmvError
 
 F = TypeVar("F", bound=Callable)
-log = logging.getLogger("lmv")
+log = logging.getLogger("lmv_cli.cli")
 
 
 def lmv_command(fn: F) -> F:
@@ -38,15 +37,21 @@ def lmv_command(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def set_verbose(verbose: bool) -> None:
+    """--verbose: lmv's loggers at DEBUG (shown on stderr) and tracebacks on errors."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lmv_cli").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def _verbose() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.find_root().params.get("verbose"))
+    return logging.getLogger("lmv_cli").isEnabledFor(logging.DEBUG)
 
 
 def stdout_console():
+    """Console for reports; when piped or redirected, wide enough that tables are not truncated."""
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def stderr_console():

@@ -6,12 +6,11 @@ pays for torch or zarr; the core is imported inside each command.
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from lmv_cli import __version__
 from lmv_cli.cli import capture_check
+from lmv_cli.cli._common import set_verbose
 
 app = typer.Typer(
     name="lmv",
@@ -35,10 +34,7 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """lmv: capture-check -> pack -> train -> test / extrapolate."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    set_verbose(verbose)
 
 
 app.command("capture-check")(capture_check.command)

@@ -1,0 +1,120 @@
+"""`lmv capture-check EXPORT`: validate a UE4 export before packing it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+
+
+@lmv_command
+def command(
+    export: Path = typer.Argument(..., help="A scene folder (holding SceneColor/, VelocityDepth/, ...) or a folder of scene folders."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON (schema lmv.capture-check/1) on stdout."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    quick: bool = typer.Option(False, "--quick", help="Read headers only: layout, numbering, truncation, channels, sizes."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Decoding processes (0 = one per core)."),
+) -> None:
+    """Validate a UE4 export and report every problem in it.
+
+    Checks each scene's folders and frame numbering, unreadable or truncated files, channels,
+    resolutions, NaN/Inf, value ranges, lossy compression and all-zero velocity, and measures the
+    motion-vector sanity figure: warping frame t-1 with the velocity must beat repeating it.
+
+    Exit code 0 when clean (warnings allowed), 1 on errors (or on warnings with --strict).
+    """
+    from lmv_cli.core.capture import check_export
+
+    with progress_bar(enabled=not json_out) as progress:
+        report = check_export(export, quick=quick, workers=workers, progress=progress)
+    if json_out:
+        typer.echo(json.dumps(_finite(report.to_json()), indent=2))
+    else:
+        _render(report, strict)
+    raise typer.Exit(0 if report.ok(strict) else 1)
+
+
+def _render(report, strict: bool) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    summary = Table(title=f"capture-check {report.export}" + (" (quick: headers only)" if report.quick else ""))
+    for column in ("scene", "frames", "size", "buffers", "warp/repeat dB", "MV fit", "errors", "warnings"):
+        summary.add_column(column, justify="left" if column in ("scene", "MV fit") else "right", no_wrap=True)
+    for s in report.scenes:
+        errors = sum(p.severity.value == "error" for p in s.problems)
+        warnings = len(s.problems) - errors
+        size = f"{s.width}x{s.height}" if s.width else "-"
+        motion = f"{s.motion.warp_psnr:.2f}/{s.motion.repeat_psnr:.2f}" if s.motion else "-"
+        fit = s.motion.best if s.motion and s.motion.conventions else "-"
+        summary.add_row(s.name, str(s.frames), size, str(len(s.buffers)), motion, fit,
+                        _count(errors, "red"), _count(warnings, "yellow"))
+    console.print(summary)
+    if not report.quick and report.scenes:
+        console.print(_ranges_table(report))
+    _render_problems(console, report)
+    verdict = "OK" if report.ok(strict) else "FAILED"
+    style = "green" if report.ok(strict) else "red"
+    console.print(f"[{style}]{verdict}[/]: {len(report.scenes)} scene(s), {len(report.errors)} error(s), "
+                  f"{len(report.warnings)} warning(s)" + (" (--strict: warnings fail)" if strict else ""))
+
+
+def _ranges_table(report):
+    from rich.table import Table
+
+    from lmv_cli.core.schema import BUFFERS
+
+    table = Table(title="value ranges (min..max over all frames)")
+    table.add_column("buffer", no_wrap=True)
+    for s in report.scenes:
+        table.add_column(s.name, justify="right", no_wrap=True)
+    for buffer in BUFFERS:
+        # Colours, normals etc. share one meaning across R, G, B: one row. Packed G-buffers: a row per channel.
+        distinct = len({c.meaning.split(" (")[0] for c in buffer.channels}) > 1
+        groups = [(f"{buffer.folder}.{c.name}", [c.name]) for c in buffer.channels] if distinct \
+            else [(buffer.folder, list(buffer.channel_names))]
+        for label, names in groups:
+            cells = [_range_cell(s.ranges.get(buffer.folder), names) for s in report.scenes]
+            if any(c != "-" for c in cells):
+                table.add_row(label, *cells)
+    return table
+
+
+def _range_cell(ranges, names) -> str:
+    if not ranges:
+        return "-"
+    lo = min(ranges[n][0] for n in names)
+    hi = max(ranges[n][1] for n in names)
+    return f"{lo:.3g}..{hi:.3g}"
+
+
+def _render_problems(console, report) -> None:
+    from rich.markup import escape
+
+    groups: dict[tuple[str, str], list] = {}
+    for p in report.all_problems:
+        groups.setdefault((p.scene, p.buffer or "-"), []).append(p)
+    for (scene, buffer), problems in groups.items():
+        console.print(f"[bold]{escape(scene)}[/] / [bold]{escape(buffer)}[/]")
+        for p in problems:
+            tag = "[red]error[/]" if p.severity.value == "error" else "[yellow]warning[/]"
+            console.print(f"  {tag} {escape(str(p))}")
+
+
+def _count(n: int, style: str) -> str:
+    return f"[{style}]{n}[/]" if n else "0"
+
+
+def _finite(value):
+    """JSON has no inf/nan: map them to null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,17 @@
+"""Validation of UE4 exports (`lmv capture-check`, SPEC §2)."""
+
+from lmv_cli.core.capture.check import check_export, check_scene
+from lmv_cli.core.capture.layout import discover_scenes
+from lmv_cli.core.capture.report import JSON_SCHEMA, CheckReport, MotionFigure, Problem, SceneReport, Severity
+
+__all__ = [
+    "JSON_SCHEMA",
+    "CheckReport",
+    "MotionFigure",
+    "Problem",
+    "SceneReport",
+    "Severity",
+    "check_export",
+    "check_scene",
+    "discover_scenes",
+]
