@@ -132,20 +132,23 @@ def _aggregate_velocity(layout: SceneLayout, scene: SceneReport, results: list[F
         layout.add(Severity.WARNING, "zero-velocity",
                    f"velocity is zero in {len(zero)} frame(s), first in frame {zero[0]} (static shot?)",
                    buffer=folder, path=layout.files[folder][zero[0]], frame=zero[0])
-    pairs = [r.psnrs for r in results if r.psnrs]
+    pairs = [r.pair for r in results if r.pair is not None]
     if not pairs:
         return
-    sampled = [p for p in pairs if len(p) > 2]
-    conventions = {name: finite_median([p[name] for p in sampled]) for name in DESCRIPTIONS} if sampled else {}
-    warp = finite_median([p[DOCUMENTED] for p in pairs])
-    repeat = finite_median([p["repeat"] for p in pairs])
-    best = max(conventions, key=conventions.get) if conventions else DOCUMENTED
-    scene.motion = MotionFigure(warp, repeat, len(pairs), conventions, best)
+    sampled = [p for p in pairs if len(p.warp) > 1]
+    conventions = {name: finite_median([p.warp[name] for p in sampled]) for name in DESCRIPTIONS} if sampled else {}
+    advantage = {name: finite_median([p.advantage[name] for p in sampled]) for name in DESCRIPTIONS} if sampled else {}
+    warp = finite_median([p.warp[DOCUMENTED] for p in pairs])
+    repeat = finite_median([p.repeat for p in pairs])
+    fits = {name: a for name, a in advantage.items() if a > CONVENTION_MARGIN_DB}
+    best = max(fits, key=fits.get) if fits else DOCUMENTED
+    scene.motion = MotionFigure(warp, repeat, len(pairs), conventions, advantage, best)
     summary = f"warp {warp:.2f} dB vs repeat {repeat:.2f} dB (median of {len(pairs)} pairs)"
-    if best != DOCUMENTED and conventions[best] > conventions[DOCUMENTED] + CONVENTION_MARGIN_DB:
+    if best != DOCUMENTED:
         layout.add(Severity.ERROR, "velocity-convention",
                    f"velocity does not follow the documented convention ({DESCRIPTIONS[DOCUMENTED]}): {summary}; "
-                   f"best fit: {best} = {DESCRIPTIONS[best]} ({conventions[best]:.2f} dB)", buffer=folder)
+                   f"best fit: {best} = {DESCRIPTIONS[best]} ({conventions[best]:.2f} dB, "
+                   f"{advantage[best]:+.1f} dB where the two disagree)", buffer=folder)
     elif not warp > repeat:
         layout.add(Severity.ERROR, "velocity-no-gain",
                    f"warping with the velocity does not beat repeating the previous frame: {summary}; "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmv_cli.core.capture.motion import CONVENTIONS, DOCUMENTED, pair_psnrs
+from lmv_cli.core.capture.motion import CONVENTIONS, DOCUMENTED, PairFigures, pair_figures
 from lmv_cli.core.errors import ExrError
 from lmv_cli.core.exr import read_stack
 from lmv_cli.core.schema import BUFFERS_BY_FOLDER, Kind
@@ -41,7 +41,7 @@ class FrameResult:
     errors: dict[str, str] = field(default_factory=dict)  # folder -> decode error message
     zero_velocity: bool | None = None
     composite_violations: int = 0
-    psnrs: dict[str, float] = field(default_factory=dict)
+    pair: PairFigures | None = None  # motion figures of the pair (frame − 1, frame)
 
 
 def check_frame(task: FrameTask) -> FrameResult:
@@ -55,9 +55,9 @@ def check_frame(task: FrameTask) -> FrameResult:
             result.errors[folder] = e.message
             continue
         result.buffers[folder] = _buffer_stats(folder, images[folder])
-    velocity = images.get("VelocityDepth")
+    velocity = _finite_or_zero(images.get("VelocityDepth"))
     if velocity is not None:
-        result.zero_velocity = not np.any(np.nan_to_num(velocity[:2]))
+        result.zero_velocity = not np.any(velocity[:2])
     if {"SceneColor", "SceneColorNoST", "STAlpha"} <= images.keys():
         st = images["SceneColor"] - images["SceneColorNoST"] * images["STAlpha"]
         result.composite_violations = int(np.sum(st < -1e-3 * (1.0 + np.abs(images["SceneColor"]))))
@@ -66,8 +66,8 @@ def check_frame(task: FrameTask) -> FrameResult:
             prev = read_stack(task.prev_color, ("R", "G", "B"))
         except ExrError:
             return result  # reported where that file is checked itself
-        cur = np.nan_to_num(images["SceneColorNoST"])
-        result.psnrs = pair_psnrs(np.nan_to_num(prev), cur, np.nan_to_num(velocity[:2]), task.conventions)
+        cur = _finite_or_zero(images["SceneColorNoST"])
+        result.pair = pair_figures(_finite_or_zero(prev), cur, velocity[:2], task.conventions)
     return result
 
 
@@ -91,6 +91,11 @@ def _buffer_stats(folder: str, image: np.ndarray) -> BufferStats:
         length = np.sqrt(np.sum(clean**2, axis=0))
         stats.rule, stats.out_of_range = "|normal| != 1", int(np.sum(np.abs(length - 1) > NORMAL_TOLERANCE))
     return stats
+
+
+def _finite_or_zero(image: np.ndarray | None) -> np.ndarray | None:
+    """NaN/Inf → 0 (they are reported separately and must not dominate the motion figure)."""
+    return None if image is None else np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def conventions_for(frame_index: int, sampled: set[int]) -> list[str]:

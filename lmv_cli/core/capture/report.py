@@ -49,7 +49,8 @@ class MotionFigure:
     repeat_psnr: float
     pairs: int
     conventions: dict[str, float]  # convention name -> median warp PSNR over the sampled pairs
-    best: str  # the convention with the highest PSNR
+    advantage: dict[str, float]  # convention -> median dB it beats the documented one by where they disagree
+    best: str  # the documented convention unless another one fits clearly better
 
     @property
     def gain_db(self) -> float:
