@@ -140,7 +140,7 @@ def test_all_zero_velocity(scene: Path) -> None:
         rewrite(scene / "VelocityDepth" / f"frame_{k}.EXR", zero)
     result = run(str(scene))
     assert result.exit_code == 1
-    assert "velocity is zero in every frame: motion blur was on" in result.output
+    assert "velocity is zero in every frame: the velocity buffer was not written" in result.output
 
 
 def test_exr_without_rgb_lists_channels_found(scene: Path) -> None:

@@ -125,8 +125,9 @@ def _aggregate_velocity(layout: SceneLayout, scene: SceneReport, results: list[F
     folder = "VelocityDepth"
     if checked and len(zero) == len(checked):
         layout.add(Severity.ERROR, "zero-velocity",
-                   "velocity is zero in every frame: motion blur was on (it zeroes the velocity buffer) "
-                   "or velocity is not written (r.BasePassForceOutputsVelocity 1)", buffer=folder)
+                   "velocity is zero in every frame: the velocity buffer was not written (motion blur or "
+                   "temporal sub-samples on in the capture, r.BasePassForceOutputsVelocity 0, or the VelocityDepth "
+                   "material missing; see ue4/README.md)", buffer=folder)
         return
     if zero:
         layout.add(Severity.WARNING, "zero-velocity",
