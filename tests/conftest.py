@@ -1,0 +1,39 @@
+"""Session-wide fixtures: small synthetic UE4 exports written once by `lmv synth` (tests never read
+../shared).
+
+- `synth_scene`: one scene folder (`occlusion`, 96x64, 8 frames, seed 0): sky, moving and spinning
+  objects, a translucent pane, a scrolling screen, a pulsing lamp. About half a second to make.
+- `synth_factory(scene=..., frames=..., size=(w, h), seed=...)`: any other one, cached per arguments
+  for the session; returns the scene folder `<tmp>/<scene>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SynthFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
+    from lmv_cli.core.synth import synth_export
+
+    made: dict[tuple, Path] = {}
+
+    def make(scene: str = "occlusion", frames: int = 8, size: tuple[int, int] = (96, 64), seed: int = 0) -> Path:
+        key = (scene, frames, tuple(size), seed)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"synth_{scene}_{size[0]}x{size[1]}_{frames}f_s{seed}")
+            (made[key],) = synth_export(out, [scene], frames=frames, size=tuple(size), seed=seed, workers=1)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def synth_scene(synth_factory: SynthFactory) -> Path:
+    """A small synthetic scene folder in the UE4 export layout (occlusion, 96x64, 8 frames, seed 0)."""
+    return synth_factory()
