@@ -17,6 +17,17 @@ import pytest
 SynthFactory = Callable[..., Path]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per test process: under `pytest -n 2` on a 2-core machine, two workers each
+    running two threads fight over the cores and torch-heavy tests get ~10x slower."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
     from lmv_cli.core.synth import synth_export
