@@ -8,10 +8,10 @@ DEMO   ?= demo_out
 
 .PHONY: demo test test-slow bench clean
 
+# torch goes in first and pinned: a loose requirement would pull a CUDA build and its packages.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first and pinned: a loose requirement would pull the CUDA build and its packages
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e .
 	touch $@
@@ -20,8 +20,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev,metrics]'
 	touch $@
 
+LMV := $(VENV)/bin/lmv
+
+# The end-to-end path as far as it exists: render procedural scenes in the UE4 export layout, check
+# them, pack them into a Zarr store, and resolve the FSNet training recipe (model built, counts printed).
 demo: $(VENV)/.installed
-	$(VENV)/bin/lmv demo $(DEMO)
+	$(LMV) synth $(DEMO)/export --scene all --frames 24 --size 320x180
+	$(LMV) capture-check $(DEMO)/export
+	$(LMV) pack $(DEMO)/export $(DEMO)/store.zarr --overwrite
+	$(LMV) train --config configs/fsnet.yaml --dry-run
+	@echo "demo outputs in $(DEMO)/ (export/: EXR frames, store.zarr: packed store)"
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -n 2

@@ -10,6 +10,9 @@ import typer
 
 from lmv_cli import __version__
 from lmv_cli.cli import capture_check
+from lmv_cli.cli import pack
+from lmv_cli.cli import train
+from lmv_cli.cli import synth
 from lmv_cli.cli._common import set_verbose
 
 app = typer.Typer(
@@ -38,6 +41,9 @@ def root(
 
 
 app.command("capture-check")(capture_check.command)
+app.command("pack")(pack.command)
+app.command("train")(train.command)
+app.command("synth")(synth.command)
 
 
 def main() -> None:

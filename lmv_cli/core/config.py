@@ -1,0 +1,296 @@
+"""Typed run configuration: frozen dataclasses loaded from YAML (SPEC §5, study §6.2).
+
+`load_config(path, overrides)` reads a file with `yaml.safe_load`, checks every key and type against
+the dataclasses below (unknown keys and type mismatches are `ConfigError`s naming the dotted key),
+applies `section.key=value` overrides through the same checks, then runs `Config.validate()` for the
+rules that span fields. Defaults are the released FSNet recipe; `Config.to_yaml()` writes the resolved
+configuration into a run directory so that `load_config` reproduces it exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from lmv_cli.core.errors import ConfigError
+
+HISTORY_SLOTS = 3
+"""History frames t−1, t−2, t−3 of the FSNet architecture (study §4.2)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network to build: a preset of `lmv_cli.core.model.fsnet.PRESETS` plus result-changing options."""
+
+    preset: str = "fsnet"
+    mv_gather: Literal["nearest", "bilinear"] = "nearest"  # gather of the rendered MV at p − smv0 (study §4.5)
+    clamp: Literal["per_sample", "batch"] = "per_sample"  # residual clamp by max(base): per sample fixes the original
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training samples come from and how they are cut (study §3, SPEC §5)."""
+
+    stores: tuple[str, ...] = ()  # Zarr stores written by `lmv pack`
+    train_scenes: tuple[str, ...] = ()  # empty: every scene not in val_scenes
+    val_scenes: tuple[str, ...] = ()  # validation split by scene; best model is chosen on these
+    sequence_length: int = 8  # frames per training sequence, one optimizer step each (study §6.2)
+    history: int = HISTORY_SLOTS
+    crop: tuple[int, int] | None = (256, 256)  # (H, W) random crop in px; null = full frames (the original)
+    flips: bool = True  # per-sequence random H/V flips that also flip MV signs (study §3.5)
+    history_probs: tuple[float, ...] = (0.0, 1.0, 0.0)  # P(slot k predicted), k = 0 ↔ t−1 (study §4.8)
+    random_pattern_prob: float = 0.0  # P(a sequence draws each slot rendered/predicted with p = 0.5 instead)
+    workers: int = 2  # data-loader processes; does not change results
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping (study §6.2–6.4)."""
+
+    epochs: int = 150
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs); null = all epochs
+    batch_size: int = 6
+    lr: float = 2.0e-4  # cosine schedule from lr down to lr_min over all steps
+    lr_min: float = 2.0e-5
+    weight_decay: float = 1.0e-4  # AdamW
+    betas: tuple[float, float] = (0.9, 0.999)
+    seed: int = 2024
+    checkpoint_every: int = 1000  # optimizer steps between checkpoints
+    val_every: int = 1  # epochs between validations
+    job_name: str = "fsnet"
+    out_dir: str = "runs"  # run directory: <out_dir>/<job_name>/<timestamp>/
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the loss terms of study §5."""
+
+    rec: float = 1.0
+    rec_residual: float = 1.0
+    sky: float = 1.0
+    st_color: float = 1.0
+    st_alpha: float = 1.0
+    zero_flow_ratio: float = 0.1
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole run configuration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def validate(self) -> None:
+        """Check the rules that span fields; raise one `ConfigError` listing every violation."""
+        problems = _data_problems(self.data) + _train_problems(self.train) + _loss_problems(self.loss)
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), the form `to_yaml` writes."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        """The resolved configuration as YAML; `load_config` of this text gives an equal `Config`."""
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Sections in block style, lists on one line (`crop: [256, 256]`)."""
+
+
+_Dumper.add_representer(
+    list, lambda dumper, v: dumper.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (None: the defaults), apply `section.key=value` overrides, validate.
+
+    Override values are parsed as YAML scalars or flow collections (`train.lr=1e-4`,
+    `data.crop=[64,64]`, `data.crop=null`). Every problem is a `ConfigError` naming the file or the
+    override and the dotted key.
+    """
+    raw = _read_yaml(Path(path)) if path is not None else {}
+    where = str(path) if path is not None else "defaults"
+    cfg = _wrap(lambda: _from_mapping(Config, raw, ""), where)
+    for item in overrides:
+        cfg = _wrap(lambda: _apply_override(cfg, item), f"--set {item}")
+    cfg.validate()
+    return cfg
+
+
+def _wrap(build, where: str):
+    try:
+        return build()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e.message}") from None
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError("config file not found", path=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"not valid YAML: {' '.join(str(e).split())}", path=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"top level must be a mapping of sections, got {type(data).__name__}", path=path)
+    return data
+
+
+def _apply_override(cfg: Config, item: str) -> Config:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError("override must look like section.key=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"value is not valid YAML: {' '.join(str(e).split())}") from None
+    tree = cfg.to_dict()
+    parts = key.split(".")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if not isinstance(child, dict):
+            dotted = ".".join(parts[: i + 1])
+            if child is None:
+                raise ConfigError(f"unknown key '{dotted}' (valid keys: {', '.join(node)})")
+            raise ConfigError(f"'{dotted}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+    return _from_mapping(Config, tree, "")
+
+
+def _from_mapping(cls, data: Any, prefix: str):
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types by dotted name."""
+    name = prefix.rstrip(".") or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{name}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in hints:
+            raise ConfigError(f"unknown key '{prefix}{key}' (valid keys under {name}: {', '.join(names)})")
+    return cls(**{key: _coerce(value, hints[key], f"{prefix}{key}") for key, value in data.items()})
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against type `hint`; ints pass for floats, lists for tuples."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _from_mapping(hint, value, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        return _coerce_tuple(value, args, key)
+    return _coerce_scalar(value, hint, key)
+
+
+def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"'{key}': expected a list, got {_describe(value)}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if len(value) != len(args):
+        raise ConfigError(f"'{key}': expected a list of {len(args)} values, got {len(value)}")
+    return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+
+
+def _coerce_scalar(value: Any, hint: Any, key: str) -> Any:
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(hint)
+    if ok is None:
+        raise TypeError(f"unsupported config field type {hint!r} for '{key}'")
+    if not ok and hint is float and isinstance(value, str) and _EXP_FLOAT.match(value):
+        return float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the float it means
+    if not ok:
+        raise ConfigError(f"'{key}': expected {hint.__name__}, got {_describe(value)}")
+    return float(value) if hint is float else value
+
+
+_EXP_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} ({value!r})"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _data_problems(d: DataConfig) -> list[str]:
+    problems = []
+    if d.history != HISTORY_SLOTS:
+        problems.append(f"data.history must be {HISTORY_SLOTS} (the FSNet architecture), got {d.history}")
+    if len(d.history_probs) != d.history:
+        problems.append(f"data.history_probs needs {d.history} values (one per slot), got {len(d.history_probs)}")
+    for i, p in enumerate(d.history_probs):
+        if not 0.0 <= p <= 1.0:
+            problems.append(f"data.history_probs[{i}] must be in [0, 1], got {p}")
+    if not 0.0 <= d.random_pattern_prob <= 1.0:
+        problems.append(f"data.random_pattern_prob must be in [0, 1], got {d.random_pattern_prob}")
+    if d.sequence_length < 1:
+        problems.append(f"data.sequence_length must be >= 1, got {d.sequence_length}")
+    if d.crop is not None and any(c <= 0 or c % 16 for c in d.crop):
+        problems.append(f"data.crop must be positive multiples of 16 (H, W) or null, got {list(d.crop)}")
+    both = sorted(set(d.train_scenes) & set(d.val_scenes))
+    if both:
+        problems.append(f"scenes in both data.train_scenes and data.val_scenes: {', '.join(both)}")
+    if d.workers < 0:
+        problems.append(f"data.workers must be >= 0, got {d.workers}")
+    return problems
+
+
+def _train_problems(t: TrainConfig) -> list[str]:
+    problems = []
+    for key in ("epochs", "batch_size", "checkpoint_every", "val_every"):
+        if getattr(t, key) < 1:
+            problems.append(f"train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.max_steps is not None and t.max_steps < 1:
+        problems.append(f"train.max_steps must be >= 1 or null, got {t.max_steps}")
+    if not 0.0 < t.lr_min <= t.lr:
+        problems.append(f"need 0 < train.lr_min <= train.lr, got lr_min={t.lr_min}, lr={t.lr}")
+    if t.weight_decay < 0:
+        problems.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    if not all(0.0 <= b < 1.0 for b in t.betas):
+        problems.append(f"train.betas must be in [0, 1), got {list(t.betas)}")
+    if not t.job_name or t.job_name.startswith("/") or ".." in Path(t.job_name).parts:
+        problems.append(f"train.job_name must be a non-empty relative name, got {t.job_name!r}")
+    return problems
+
+
+def _loss_problems(loss: LossConfig) -> list[str]:
+    return [
+        f"loss.{f.name} must be >= 0, got {getattr(loss, f.name)}"
+        for f in dataclasses.fields(loss)
+        if getattr(loss, f.name) < 0
+    ]

@@ -1,0 +1,227 @@
+"""Input assembly: store frames → `NetInputs` and `Targets` (study §2.5, §3.4, §3.6, §4.2).
+
+A *frame dict* maps canonical store buffer names to tensors (B, C, H, W) of one frame; `frames` is the
+sequence `[frame t, frame t−1, frame t−2, frame t−3]`. Everything the network sees is derived here, in
+one place: demodulation by the BRDF colour, merged motion vectors, the `gamma_log` colour space, the
+normal and depth remaps. Inputs are validated first (`check_frames`): a missing buffer, a wrong shape or
+a NaN/Inf is an `InputError` naming the buffer and the frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lmv_cli.core.color import gamma_log
+from lmv_cli.core.conventions import DEPTH_NORM_CM
+from lmv_cli.core.derived import BRDF_FLOOR
+from lmv_cli.core.errors import InputError
+from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
+from lmv_cli.core.model.warp import backward_warp
+
+Frame = Mapping[str, torch.Tensor]
+
+CHANNELS: dict[str, int] = {
+    "scene_color": 3, "scene_color_no_st": 3, "st_color": 3, "st_alpha": 1, "sky_color": 3,
+    "base_color": 3, "metallic": 1, "roughness": 1, "specular": 1, "nov": 1, "world_normal": 3,
+    "depth": 1, "motion_vector": 2, "skybox_mask": 1, "brdf_color": 3,
+}  # fmt: skip
+"""Channel count of every canonical store buffer (SPEC §3)."""
+
+CURRENT_BUFFERS = ("world_normal", "depth", "roughness", "metallic", "brdf_color", "skybox_mask", "motion_vector")
+"""What the current frame t needs: its G-buffer, BRDF colour, sky mask and motion vector (study §4.2)."""
+
+HISTORY_BUFFERS = ("scene_color_no_st", "sky_color", "st_color", "st_alpha", "brdf_color")
+"""What every history frame needs; t−1 and t−2 also need `motion_vector` for the merged MVs."""
+
+TARGET_BUFFERS = ("scene_color_no_st", "st_color", "st_alpha", "sky_color", "skybox_mask", "brdf_color")
+"""Ground truth of frame t for losses and metrics (scene_color is recomposed from these, study §2.5)."""
+
+
+@dataclass
+class Targets:
+    """Ground truth of frame t, linear HDR (B, C, H, W), matching the fields of `NetOutputs`."""
+
+    scene_color: torch.Tensor  # (B, 3, H, W) recomposed: no_st · st_alpha + st_color (study §2.5)
+    no_st: torch.Tensor  # (B, 3, H, W) scene_color_no_st
+    light_no_st: torch.Tensor  # (B, 3, H, W) no_st demodulated by the frame's BRDF colour
+    sky: torch.Tensor  # (B, 3, H, W) sky colour
+    sky_mask: torch.Tensor  # (B, 1, H, W) in {0, 1}
+    st_color: torch.Tensor  # (B, 3, H, W) premultiplied translucency colour
+    st_alpha: torch.Tensor  # (B, 1, H, W) transmittance in [0, 1]
+
+
+def window_frames(
+    window: Mapping[str, object], device: torch.device | str | None = None
+) -> list[dict[str, torch.Tensor]]:
+    """A store window → `[frame t, t−1, t−2, t−3]` of batch 1, float32.
+
+    `window` maps buffer names to (1 + HISTORY_FRAMES, C, H, W) arrays or tensors in time order
+    t−3 … t, as `store.Scene.window(t − 3, 4)` returns them (colours float16, masks uint8).
+    """
+    frames: list[dict[str, torch.Tensor]] = [{} for _ in range(1 + HISTORY_FRAMES)]
+    for name, arr in window.items():
+        x = torch.as_tensor(arr, device=device).float()  # (T, C, H, W)
+        if x.dim() != 4 or x.shape[0] != 1 + HISTORY_FRAMES:
+            raise InputError(f"store window '{name}': expected ({1 + HISTORY_FRAMES}, C, H, W), got {tuple(x.shape)}")
+        for k in range(1 + HISTORY_FRAMES):
+            frames[k][name] = x[HISTORY_FRAMES - k].unsqueeze(0)
+    return frames
+
+
+def frame_label(k: int) -> str:
+    """Human name of position k of `frames`: 0 → "t", 1 → "t-1", …"""
+    return "t" if k == 0 else f"t-{k}"
+
+
+def check_frame(frame: Frame, names: Sequence[str], label: str, size: tuple[int, int, int] | None = None) -> None:
+    """Check that `frame` holds every buffer of `names` as a finite (B, C, H, W) float tensor with the
+    canonical channel count and, if given, the (B, H, W) `size`; raise `InputError` naming the buffer."""
+    for name in names:
+        if name not in frame:
+            have = ", ".join(sorted(frame)) or "nothing"
+            raise InputError(f"frame {label}: input buffer '{name}' is missing (frame has: {have})")
+        x = frame[name]
+        where = f"frame {label}: input buffer '{name}'"
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise InputError(f"{where}: expected a float tensor (B, C, H, W), got {got}")
+        if x.shape[1] != CHANNELS[name]:
+            raise InputError(f"{where}: expected {CHANNELS[name]} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        if size is not None and (x.shape[0], x.shape[2], x.shape[3]) != size:
+            raise InputError(f"{where}: expected (B, H, W) = {size}, got shape {tuple(x.shape)}")
+        bad = (~torch.isfinite(x)).sum().item()
+        if bad:
+            raise InputError(f"{where}: {bad} NaN/Inf value(s)")
+
+
+def check_pair(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
+    """Check that a prediction and its target have the same (B, C, H, W) shape (no silent broadcasting)."""
+    if pred.dim() != 4 or pred.shape != target.shape:
+        raise InputError(f"'{name}': prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
+
+
+def check_frames(frames: Sequence[Frame]) -> None:
+    """Validate `[frame t, t−1, t−2, t−3]` for `assemble_inputs` (all tensors of one (B, H, W))."""
+    if len(frames) != 1 + HISTORY_FRAMES:
+        raise InputError(f"expected {1 + HISTORY_FRAMES} frames (t, t-1, t-2, t-3), got {len(frames)}")
+    check_frame(frames[0], CURRENT_BUFFERS[:1], "t")
+    b, _, h, w = frames[0][CURRENT_BUFFERS[0]].shape
+    check_frame(frames[0], CURRENT_BUFFERS, "t", (b, h, w))
+    for k in range(1, 1 + HISTORY_FRAMES):
+        names = HISTORY_BUFFERS + (("motion_vector",) if k < HISTORY_FRAMES else ())
+        check_frame(frames[k], names, frame_label(k), (b, h, w))
+
+
+def as_float32(frame: Frame) -> dict[str, torch.Tensor]:
+    """The frame with every tensor in float32 (stores keep colours in float16; study §3.3 loads float32)."""
+    return {name: x.float() for name, x in frame.items()}
+
+
+def demodulate(color: torch.Tensor, brdf: torch.Tensor) -> torch.Tensor:
+    """Scene light (study §2.5): `color / max(brdf, 0.01)`, and 0 where the BRDF colour sums to 0.
+
+    color, brdf: (B, 3, H, W) linear. The floor keeps dark materials from amplifying noise; the zero
+    case marks pixels without any BRDF information.
+    """
+    light = color / brdf.clamp(min=BRDF_FLOOR)
+    return torch.where(brdf.sum(dim=1, keepdim=True) == 0, torch.zeros_like(light), light)
+
+
+def merged_motion_vectors(mvs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Merged MVs (study §2.5) from `mvs = [mv_t, mv_{t−1}, mv_{t−2}]` (each (B, 2, H, W), NDC y down,
+    `mv_s` maps frame s−1 → s): `M_0 = mv_t`, `M_k = gather(mv_{t−k} at p − M_{k−1}) + M_{k−1}`, so `M_k`
+    maps frame t−1−k → t. The gather is nearest with zero padding, as in the original."""
+    merged = [mvs[0]]
+    for mv in mvs[1:]:
+        prev = merged[-1]
+        merged.append(backward_warp(mv, prev, mode="nearest", padding="zeros") + prev)
+    return tuple(merged)
+
+
+def gbuffer_input(frame: Frame) -> torch.Tensor:
+    """The 6-channel G-buffer encoder input (B, 6, H, W): normal·0.5+0.5, depth/65536, roughness, metallic."""
+    depth = frame["depth"].clamp(max=DEPTH_NORM_CM) / DEPTH_NORM_CM  # cm → [0, 1] (study §2.3)
+    return torch.cat((frame["world_normal"] * 0.5 + 0.5, depth, frame["roughness"], frame["metallic"]), dim=1)
+
+
+def history_frame(frame: Frame) -> HistoryFrame:
+    """One rendered history frame in network form (colours clamped like the original loader, study §3.3)."""
+    no_st = frame["scene_color_no_st"].clamp(min=0)
+    brdf = frame["brdf_color"].clamp(min=BRDF_FLOOR)
+    return HistoryFrame(
+        light=gamma_log(demodulate(no_st, frame["brdf_color"])),
+        sky=gamma_log(frame["sky_color"].clamp(min=0)),
+        st_color=gamma_log(frame["st_color"].clamp(min=0)),
+        st_alpha=frame["st_alpha"].clamp(0, 1),
+        color_no_st=no_st,
+        brdf_color=brdf,
+    )
+
+
+def assemble_inputs(frames: Sequence[Frame]) -> NetInputs:
+    """Validate `[frame t, t−1, t−2, t−3]` and build the network inputs for predicting frame t.
+
+    Only the current frame's G-buffer, BRDF colour, sky mask and motion vector are used from frame t,
+    so this works for frames whose colour was never rendered.
+    """
+    check_frames(frames)
+    frames = [as_float32(f) for f in frames]
+    current = frames[0]
+    return NetInputs(
+        gbuffer=gbuffer_input(current),
+        brdf_color=current["brdf_color"].clamp(min=BRDF_FLOOR),
+        sky_mask=current["skybox_mask"],
+        merged_mv=merged_motion_vectors([f["motion_vector"] for f in frames[:HISTORY_FRAMES]]),
+        history=tuple(history_frame(f) for f in frames[1:]),
+    )
+
+
+def assemble_targets(frame: Frame) -> Targets:
+    """Validate frame t's ground-truth buffers and build the `Targets` of losses and metrics."""
+    check_frame(frame, TARGET_BUFFERS[:1], "t")
+    b, _, h, w = frame[TARGET_BUFFERS[0]].shape
+    check_frame(frame, TARGET_BUFFERS, "t", (b, h, w))
+    frame = as_float32(frame)
+    no_st = frame["scene_color_no_st"].clamp(min=0)
+    st_color = frame["st_color"].clamp(min=0)
+    st_alpha = frame["st_alpha"].clamp(0, 1)
+    return Targets(
+        scene_color=no_st * st_alpha + st_color,
+        no_st=no_st,
+        light_no_st=demodulate(no_st, frame["brdf_color"]),
+        sky=frame["sky_color"].clamp(min=0),
+        sky_mask=frame["skybox_mask"],
+        st_color=st_color,
+        st_alpha=st_alpha,
+    )
+
+
+def substitute_prediction(inputs: NetInputs, k: int, outputs: NetOutputs) -> NetInputs:
+    """Return `inputs` with history slot k (0 ↔ t−1) replaced by an earlier prediction (study §4.8).
+
+    The predicted light, sky, translucency and opaque colour replace the rendered ones (detached: no
+    back-propagation through time); motion vectors, BRDF colour and G-buffers stay rendered. Feature
+    streaming state is the network's business and travels separately.
+    """
+    if not 0 <= k < len(inputs.history):
+        raise InputError(f"history slot must be in 0..{len(inputs.history) - 1}, got {k}")
+    rendered = inputs.history[k]
+    if outputs.light_no_st.shape != rendered.light.shape:
+        raise InputError(
+            f"prediction for history slot {k} (frame t-{k + 1}) has shape {tuple(outputs.light_no_st.shape)}, "
+            f"the rendered history has {tuple(rendered.light.shape)}"
+        )
+    predicted = HistoryFrame(
+        light=gamma_log(outputs.light_no_st.detach().clamp(min=0)),
+        sky=gamma_log(outputs.sky.detach().clamp(min=0)),
+        st_color=gamma_log(outputs.st_color.detach().clamp(min=0)),
+        st_alpha=outputs.st_alpha.detach().clamp(0, 1),
+        color_no_st=outputs.color_no_st.detach().clamp(min=0),
+        brdf_color=rendered.brdf_color,
+    )
+    history = inputs.history[:k] + (predicted,) + inputs.history[k + 1 :]
+    return dataclasses.replace(inputs, history=history)

@@ -1,0 +1,216 @@
+"""FSNet, the frame-extrapolation network of "Adaptive Recurrent Frame Prediction with Learnable Motion
+Vectors" (study §4), assembled from its parts: history and G-buffer encoders (`encoder.py`), feature
+streaming (`streaming.py`), the decoder with learnable motion vectors (`decoder.py`).
+
+Preset `fsnet` is the released architecture, 2,076,641 parameters. Defects of the original fixed here:
+- the residual and the prediction are clamped by the maximum of the warped base *per sample*
+  (`clamp="per_sample"`); the original used the batch-global maximum through `.item()`, so one bright
+  sample changed every other sample's result (`clamp="batch"` reproduces it, without the host sync);
+- any H×W: inputs are padded to multiples of 16 and outputs cropped back (`padding.py`);
+- no global caches: zero streaming states are created per call with the input's shape, device, dtype;
+- no `.item()` or other host syncs in the traced computation (input value checks are skipped while
+  tracing/exporting), so one step exports to ONNX;
+- the recurrent encoders get a gradient (see `streaming.py`).
+Result-changing choices are options: `mv_gather` ("nearest" as the original; "bilinear" also trains
+`smv0` through the gather) and `clamp`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmv_cli.core.color import gamma_log, inv_gamma_log
+from lmv_cli.core.errors import ConfigError, InputError
+from lmv_cli.core.model.decoder import FSNET_DECODER_MID, FSNET_DECODER_OUT, Decoder, DecoderResult
+from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding
+from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs, validate_inputs
+from lmv_cli.core.model.lmv import resize_mv, warp_feature
+from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, pad_inputs
+from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, StreamState
+
+PRESETS: dict[str, dict] = {
+    # the released architecture (study §4.3–§4.6): 2,076,641 parameters, ≈113 GMAC at 1280×720 (96 with
+    # two of the three history encodings cached)
+    "fsnet": dict(widths=FSNET_WIDTHS, decoder_mid=FSNET_DECODER_MID, decoder_out=FSNET_DECODER_OUT, head_channels=32),
+    # every width halved, for CPU experiments: 520,729 parameters, ≈30 GMAC at 1280×720
+    "fsnet_small": dict(
+        widths=(8, 12, 16, 24, 24), decoder_mid=(48, 64, 48, 32), decoder_out=(48, 32, 24, 16), head_channels=16
+    ),
+}
+CLAMP_MODES = ("per_sample", "batch")
+HISTORY_CHANNELS = 10
+"""History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (study §4.2)."""
+BRDF_FLOOR = 0.01
+"""Smallest demodulation colour (study §2.5), so demodulation never divides by ~0."""
+
+
+class FSNet(nn.Module):
+    """The network; `forward(inputs, state)` for training, `step(inputs, state)` for frame-by-frame use.
+
+    Takes plain keyword arguments (`PRESETS` names sets of them). Inputs/outputs: `interface.py`.
+    Training over a sequence (study §4.8): `state = StreamState()`; per frame `out = net(inputs, state)`,
+    then `state = state.push(out.stream)` and `state = state.mark_rendered(k)` for every slot k that the
+    next frame takes as rendered. Extrapolation: `out, state = net.step(inputs, state)` per predicted
+    frame (the state is already pushed) and `state = state.push_rendered()` per rendered frame.
+    """
+
+    def __init__(
+        self,
+        *,
+        history_channels: int = HISTORY_CHANNELS,
+        gbuffer_channels: int = 6,
+        widths: tuple[int, ...] = FSNET_WIDTHS,
+        decoder_mid: tuple[int, ...] = FSNET_DECODER_MID,
+        decoder_out: tuple[int, ...] = FSNET_DECODER_OUT,
+        head_channels: int = 32,
+        mv_gather: str = "nearest",
+        clamp: str = "per_sample",
+    ):
+        super().__init__()
+        if clamp not in CLAMP_MODES:
+            raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
+        if history_channels != HISTORY_CHANNELS or len(widths) != 5 or len(decoder_mid) != 4 or len(decoder_out) != 4:
+            raise ConfigError(
+                f"FSNet needs history_channels={HISTORY_CHANNELS}, 5 encoder widths and 4 decoder widths; got "
+                f"{history_channels}, {tuple(widths)}, {tuple(decoder_mid)}, {tuple(decoder_out)}"
+            )
+        self.gbuffer_channels = gbuffer_channels
+        self.clamp = clamp
+        self.history_encoder = Encoder(history_channels, tuple(widths))
+        self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
+        skips = self.history_encoder.skip_channels
+        # decoder outputs at 1/2, 1/4, 1/8 are streamed: blocks 2, 1, 0
+        self.streaming = FeatureStreaming(skips, self.gbuffer_encoder.skip_channels, tuple(reversed(decoder_out[:3])))
+        self.decoder = Decoder(
+            skip_channels=skips,
+            gbuffer_skip_channels=self.gbuffer_encoder.skip_channels,
+            bottleneck_channels=self.history_encoder.bottleneck_channels,
+            gbuffer_bottleneck_channels=self.gbuffer_encoder.bottleneck_channels,
+            mid_channels=tuple(decoder_mid),
+            out_channels=tuple(decoder_out),
+            head_channels=head_channels,
+            mv_gather=mv_gather,
+        )
+
+    @classmethod
+    def from_preset(cls, name: str, **options) -> FSNet:
+        """`FSNet(**PRESETS[name], **options)`; `ConfigError` for an unknown preset."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown model preset {name!r} (presets: {', '.join(sorted(PRESETS))})")
+        return cls(**PRESETS[name], **options)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part (the values add up to the total); `fsnet`: 104,885 + 104,309 + 1,835,799
+        + 7,912 + 23,736 = 2,076,641 (study §4.6)."""
+        parts = {
+            "history_encoder": self.history_encoder,
+            "gbuffer_encoder": self.gbuffer_encoder,
+            "decoder": self.decoder,
+            "recurrent_encoders": self.streaming.recurrent_encoders,
+            "streaming_cells": self.streaming.cells,
+        }
+        return {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items()}
+
+    def forward(self, inputs: NetInputs, state: StreamState | None = None) -> NetOutputs:
+        """Predict frame t; every history frame is encoded (cached encodings in `state` are ignored), so
+        gradients reach the history encoder through all three. `state` None = all history rendered."""
+        outputs, _ = self._predict(inputs, (state or StreamState()).without_encodings())
+        return outputs
+
+    def step(self, inputs: NetInputs, state: StreamState | None = None) -> tuple[NetOutputs, StreamState]:
+        """Predict frame t for frame-by-frame use and return the state for frame t+1.
+
+        History slots with a cached encoding in `state` are not re-encoded: their `inputs.history`
+        entries are only validated (slot 0's colours are always read, for the residual base, sky and ST). The returned state assumes the prediction
+        becomes history slot 0 (`state.push(outputs.stream)`), carrying the encodings computed here;
+        if frame t is rendered instead, call `.mark_rendered(0)` on it.
+        """
+        state = state or StreamState()
+        outputs, encodings = self._predict(inputs, state)
+        cached = tuple(Encoding(tuple(s.detach() for s in e.skips), e.bottleneck.detach()) for e in encodings)
+        return outputs, StreamState(state.streams, cached).push(outputs.stream)
+
+    def encode_history(self, frame: HistoryFrame, streamed: StreamedFeatures | None) -> Encoding:
+        """History encoder + streaming gates for one (padded) history frame (study §4.5 steps 1, 3)."""
+        encoding = self.history_encoder(frame.encoder_input())
+        return Encoding(self.streaming(encoding.skips, streamed), encoding.bottleneck)
+
+    def _predict(self, inputs: NetInputs, state: StreamState) -> tuple[NetOutputs, list[Encoding]]:
+        """The pipeline of study §4.5 on the padded frame, cropped back at the end."""
+        _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
+        x = pad_inputs(inputs, PAD_MULTIPLE)
+        _check_state(state, x)
+        gbuffer = self.gbuffer_encoder(x.gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
+        history = [
+            cached if cached is not None else self.encode_history(frame, streamed)
+            for frame, streamed, cached in zip(x.history, state.streams, state.encodings, strict=True)
+        ]
+        # bottlenecks are aligned with the rendered motion only, resized to 1/16 (study §4.5 step 4)
+        bottlenecks = [
+            warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:])) for e, mv in zip(history, x.merged_mv)
+        ]
+        decoded = self.decoder(
+            torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, x.merged_mv
+        )
+        outputs = self._compose(x, decoded, (height, width))
+        outputs.stream = StreamedFeatures(decoded.features, gbuffer.skips).detached()
+        return outputs, history
+
+    def _compose(self, x: NetInputs, decoded: DecoderResult, size: tuple[int, int]) -> NetOutputs:
+        """Shading from the previous frame (study §4.5 steps 9–11), then crop to `size`."""
+        h0 = x.history[0]
+        # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
+        base = warp_feature(gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR)), decoded.lmv1)
+        light = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
+        opaque = light * x.brdf_color.clamp_min(BRDF_FLOOR)  # re-modulated by the *current* BRDF colour
+        sky = inv_gamma_log(warp_feature(h0.sky, decoded.lmv1))
+        st_color = inv_gamma_log(warp_feature(h0.st_color, decoded.lmv2))
+        st_alpha = warp_feature(h0.st_alpha, decoded.lmv2).clamp(0.0, 1.0)
+        no_st = opaque * (1 - x.sky_mask) + sky * x.sky_mask
+        color = no_st * st_alpha + st_color
+        h, w = size
+        padded = tuple(color.shape[-2:])
+        return NetOutputs(
+            color=color[..., :h, :w],
+            color_no_st=no_st[..., :h, :w],
+            light_no_st=light[..., :h, :w],
+            sky=sky[..., :h, :w],
+            st_color=st_color[..., :h, :w],
+            st_alpha=st_alpha[..., :h, :w],
+            flows=[(level, crop_flow(f, level, size, padded)) for level, f in decoded.flows],
+            lmv1=crop_flow(decoded.lmv1, 0, size, padded),
+            lmv2=crop_flow(decoded.lmv2, 0, size, padded),
+        )
+
+    def _add_residual(self, residual: torch.Tensor, base: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """`clamp(clamp(r, −m, m) + base, 0, m)` in gl space, m = max of the warped base (study §4.5 step 9).
+
+        m is taken per sample over the original (unpadded) frame, or over the whole batch with
+        `clamp="batch"` (the original). Written with minimum/maximum so it traces without host syncs.
+        """
+        valid = base[..., : size[0], : size[1]]
+        m = valid.amax(dim=(1, 2, 3), keepdim=True) if self.clamp == "per_sample" else valid.amax().reshape(1, 1, 1, 1)
+        r = torch.minimum(torch.maximum(residual, -m), m)
+        return torch.minimum((r + base).clamp_min(0.0), m)
+
+
+def _tracing() -> bool:
+    """True while torch.jit / torch.compile / torch.export trace the model (no host syncs allowed)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def _check_state(state: StreamState, x: NetInputs) -> None:
+    """Streamed features and cached encodings must match the (padded) inputs' batch and level sizes."""
+    b, _, h, w = x.gbuffer.shape
+    for k, (streamed, cached) in enumerate(zip(state.streams, state.encodings, strict=True)):
+        levels = [*(streamed.decoder if streamed else ()), *(streamed.gbuffer if streamed else ())]
+        levels += [*(cached.skips if cached else ())]
+        for i, t in enumerate(levels):
+            expected = (b, h >> (i % 3 + 1), w >> (i % 3 + 1))  # each group lists 1/2, 1/4, 1/8
+            if (t.shape[0], *t.shape[-2:]) != expected:
+                raise InputError(
+                    f"state slot {k}: streamed features of shape {tuple(t.shape)} do not fit inputs of batch {b} "
+                    f"and padded size {h}x{w} (expected batch and size {expected}; the state belongs to another "
+                    "batch or resolution)"
+                )
