@@ -165,3 +165,10 @@ def test_to_storage_clamps_float16_and_keeps_float32_exact():
 
 def test_normalized_depth():
     np.testing.assert_allclose(derived.normalized_depth(np.float32([0.0, 32768.0, 65536.0, 1e6])), [0, 0.5, 1, 1])
+
+
+def test_half_table_is_numpys_float16_conversion():
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    expected = bits.view(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(derived.half_table().view(np.uint32), expected.view(np.uint32))
+    assert derived.half_table()[0x3C00] == 1.0 and derived.half_table()[0x0001] == np.float32(2.0**-24)

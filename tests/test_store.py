@@ -276,3 +276,18 @@ def test_undecodable_frame_leaves_an_incomplete_store(two_scenes, tmp_path):
         pack(export, tmp_path / "c.zarr")
     with pytest.raises(StoreError, match="incomplete"):
         open_store(tmp_path / "c.zarr")
+
+
+def test_worker_chunks_are_the_bytes_zarr_writes(packed, tmp_path):
+    """Workers write chunk files themselves (`layout.encode_chunk`): each must equal, byte for byte,
+    what zarr writes for the same values through the array's own codecs."""
+    group = zarr.open_group(packed, mode="r")["beta"]
+    for spec in layout.BUFFERS:
+        values = group[spec.name][1]
+        rewritten = zarr.create_array(tmp_path / spec.name, shape=(1, *values.shape), chunks=(1, *values.shape),
+                                      dtype=spec.dtype, fill_value=0, compressors=[layout.codec()])
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            rewritten[0] = values
+        stored = (packed / "beta" / layout.chunk_key(spec.name, 1)).read_bytes()
+        assert stored == (tmp_path / spec.name / "c/0/0/0/0").read_bytes(), spec.name
+        assert stored == layout.encode_chunk(values), spec.name

@@ -77,13 +77,16 @@ def read_channels(
     `ViewLayer.Depth.Z`). `verified=True` skips the truncation check when the caller just did it.
     """
     path = Path(path)
-    if not verified:
-        read_info(path)
+    parts = None if verified else read_info(path).parts
     try:
         f = OpenEXR.File(str(path), separate_channels=True)
         found = {name: ch.pixels for part in f.parts for name, ch in part.channels.items()}
     except Exception as e:  # the binding raises RuntimeError/ValueError with C-library text
         raise ExrError(f"cannot decode EXR: {e}", path=path) from e
+    # Undecodable chunk data (header intact) makes the binding print a warning and drop the part.
+    if not f.parts or (parts is not None and len(f.parts) < parts):
+        decoded = f"{len(f.parts)} of {parts} part(s) decoded" if parts else "no part decoded"
+        raise ExrError(f"cannot decode pixel data: {decoded} (corrupt chunk data)", path=path)
     if names is None:
         return found
     wanted = list(names)

@@ -7,7 +7,6 @@ returns the frame's statistics to the parent, which alone writes the bookkeeping
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lmv_cli.core import brdf_lut, derived, exr
-from lmv_cli.core.errors import ExrError, LmvError
+from lmv_cli.core.errors import ExrError, LmvError, StoreError
 from lmv_cli.core.store import layout
 
 
@@ -95,32 +94,25 @@ def read_raw_frame(
 
 
 def write_frame(task: FrameTask, stored: dict[str, np.ndarray]) -> None:
-    """Write frame `task.frame` of every buffer array of the scene (one chunk each).
+    """Write frame `task.frame` of every buffer array of the scene (one chunk file each).
 
-    All 15 writes go to zarr's own event loop as one coroutine (`zarr.core.sync.sync`, what zarr's
-    synchronous API runs on): the chunks compress concurrently, and it costs one thread hand-off
-    instead of one per array (~2 ms each), or a new event loop per frame with `asyncio.run` (2× slower).
+    The chunk bytes come from `layout.encode_chunk` (identical to zarr's) and are written like zarr's
+    LocalStore does it: a `*.partial` file renamed over the chunk, so a killed worker leaves only a
+    temporary file, which --resume removes. Going through zarr's asynchronous API instead cost ~50 ms
+    per 720p frame on top of compression (metadata reads, chunk selection, thread hand-offs).
     """
-    from zarr.core.sync import sync
-
-    sync(_write_chunks(task, stored))
-
-
-async def _write_chunks(task: FrameTask, stored: dict[str, np.ndarray]) -> None:
-    import zarr
-    import zarr.api.asynchronous as zarr_async
-
-    group = await zarr_async.open_group(str(task.store), mode="r+", path=task.scene)
-
-    async def write(name: str, values: np.ndarray) -> None:
-        array = await group.getitem(name)
-        await array.setitem(task.frame, values)
-
-    # write_empty_chunks: skip zarr's "is this chunk all fill value?" scan, which on float16 data costs
-    # more than compressing it (numpy's half comparisons are scalar); completeness never relies on
-    # chunk files anyway.
-    with zarr.config.set({"array.write_empty_chunks": True}):
-        await asyncio.gather(*(write(name, values) for name, values in stored.items()))
+    scene = task.store / task.scene
+    for name, values in stored.items():
+        path = scene / layout.chunk_key(name, task.frame)
+        data = layout.encode_chunk(values)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write chunk: {e.strerror}", path=path, frame=task.frame) from None
 
 
 def buffer_stats(values: np.ndarray, dtype: np.dtype) -> tuple[float, float, float]:

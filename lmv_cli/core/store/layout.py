@@ -85,6 +85,24 @@ def codec():
 CODEC_DESCRIPTION = {"name": "blosc", "cname": "lz4", "clevel": 5, "shuffle": "shuffle"}
 
 
+def chunk_key(buffer: str, frame: int) -> str:
+    """Path, relative to a scene group, of the chunk holding frame `frame` of `buffer`: Zarr v3's
+    default chunk key encoding ("c" prefix, "/" separator) for chunks (1, C, H, W) at (frame, 0, 0, 0)."""
+    return f"{buffer}/c/{frame}/0/0/0"
+
+
+def encode_chunk(values) -> bytes:
+    """The stored bytes of one chunk (C, H, W), byte for byte what zarr writes through the array's
+    codecs: the little-endian "bytes" codec, then `codec()` (numcodecs Blosc with the same parameters,
+    typesize = item size). Lets a packing worker skip zarr's per-array machinery (~3 ms per chunk)."""
+    import numpy as np
+    from numcodecs import Blosc
+
+    values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+    blosc = Blosc(cname=CODEC_DESCRIPTION["cname"], clevel=CODEC_DESCRIPTION["clevel"], shuffle=Blosc.SHUFFLE)
+    return bytes(blosc.encode(values))
+
+
 def buffer_shape(spec: BufferSpec, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
     """(T, C, H, W) of a buffer array."""
     return (frames, spec.channels, height, width)

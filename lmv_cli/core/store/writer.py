@@ -172,8 +172,9 @@ def _run(tasks: Iterator[FrameTask], workers: int, record: Callable[[FrameResult
         return
     # forkserver: workers start clean, without a copy of the parent's zarr event-loop thread; the
     # server imports the worker code once, so each worker forks ready instead of importing for ~1 s.
+    # Workers write chunk files with numcodecs (`layout.encode_chunk`) and never import zarr.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["lmv_cli.core.store.frame", "zarr.api.asynchronous"])
+    context.set_forkserver_preload(["lmv_cli.core.store.frame", "numcodecs.blosc"])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=exit_with_parent)
     pending: set[Future] = set()
     try:
