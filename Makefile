@@ -37,8 +37,9 @@ test: $(VENV)/.installed-dev
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m slow
 
-bench: $(VENV)/.installed-dev
-	$(PY) -m benchmarks.run
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.bench_model
+	$(PY) -m benchmarks.bench_pack
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
