@@ -4,7 +4,8 @@
                                     [--frames 50 200] [--workers 2]
 
 The export is made once under --work: Blender-rendered 320x180 frames (SPEC §9) upsampled bilinearly
-to 1280x720 and written like the source (colour and material files half, VelocityDepth and SkyDepth
+to 1280x720 (where ../shared/data/blender is missing, as in a user's clone, `lmv synth` renders the
+`orbit` scene at that size instead, a few minutes once) and written like the source (colour and material files half, VelocityDepth and SkyDepth
 float32, RGBA, ZIP). Longer exports reuse the first files through symlinks (same bytes, same decode
 cost, no extra disk). Every figure is measured in this run:
 
@@ -73,6 +74,18 @@ def make_export(source: Path, out: Path, frames: int, size: tuple[int, int]) -> 
     """Write (once) a `frames`-frame export of `size` upsampled from the source scenes' frames."""
     done = out / f".complete_{frames}_{size[0]}x{size[1]}"
     if done.exists():
+        return out
+    if not source.is_dir():
+        from lmv_cli.core.synth import synth_export
+
+        print(f"{source} not found: rendering the synth scene 'orbit' instead", file=sys.stderr)
+        (scene,) = synth_export(out.parent / "synth", ["orbit"], frames=frames, size=size)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_symlink() or out.exists():
+            out.unlink()
+        out.symlink_to(scene, target_is_directory=True)
+        done = scene / done.name
+        done.touch()
         return out
     pairs = [(scene, k) for scene in SCENES for k in range(32)][:frames]
     for t, (scene, k) in enumerate(pairs):
