@@ -81,10 +81,23 @@ def test_lenient_where_yaml_is_ambiguous(tmp_path):
 def test_file_level_errors(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a config file"):
+        load_config(tmp_path)
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "model: [unclosed"))
     with pytest.raises(ConfigError, match="top level must be a mapping of sections, got list"):
         load_config(write(tmp_path, "- 1\n- 2"))
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"model:\n  preset: \xff\xfe")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a UTF-8 text file \(byte 17\)"):
+        load_config(binary)
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux /proc")
+def test_unreadable_config_file_is_a_config_error():
+    # a regular file whose read fails (EIO at offset 0), also when running as root
+    with pytest.raises(ConfigError, match=r"/proc/self/mem: cannot read the config file: Input/output error"):
+        load_config("/proc/self/mem")
 
 
 def test_overrides_use_the_same_path():
@@ -107,6 +120,9 @@ def test_overrides_use_the_same_path():
         ("=3", r"override must look like section.key=value"),
         ("data.crop=[1,", r"value is not valid YAML"),
         ("model=3", r"'model' must be a mapping, got int"),
+        ("train.lr=.inf", r"--set train.lr=.inf: 'train.lr': expected a finite float, got inf"),
+        ("loss.sky=.nan", r"'loss.sky': expected a finite float, got nan"),
+        ("train.lr=1e400", r"'train.lr': expected a finite float, got inf"),
     ],
 )
 def test_bad_overrides_are_named(override, message):

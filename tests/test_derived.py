@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lmv_cli.core import brdf_lut, derived
+from lmv_cli.core.conventions import normalize_depth
 from lmv_cli.core.schema import SKY_DEPTH_CM
 
 
@@ -163,8 +164,14 @@ def test_to_storage_clamps_float16_and_keeps_float32_exact():
     np.testing.assert_array_equal(derived.to_storage(np.array([True, False]), np.uint8), [1, 0])
 
 
-def test_normalized_depth():
-    np.testing.assert_allclose(derived.normalized_depth(np.float32([0.0, 32768.0, 65536.0, 1e6])), [0, 0.5, 1, 1])
+def test_normalize_depth_numpy_and_torch():
+    import torch
+
+    depth = np.float32([0.0, 32768.0, 65536.0, 1e6])
+    normalized = normalize_depth(depth)
+    assert normalized.dtype == np.float32
+    np.testing.assert_allclose(normalized, [0, 0.5, 1, 1])
+    np.testing.assert_array_equal(normalize_depth(torch.from_numpy(depth)).numpy(), normalized)
 
 
 def test_half_table_is_numpys_float16_conversion():

@@ -11,14 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.inputs import (
-    Frame,
-    as_float32,
-    check_frame,
-    demodulate,
-    frame_label,
-    merged_motion_vectors,
-)
+from lmv_cli.core.inputs import Frame, check_frame, frame_label, merged_motion_vectors, rendered_layers
 from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
 from lmv_cli.core.model.warp import backward_warp
 
@@ -28,7 +21,7 @@ LAYER_BUFFERS = ("scene_color_no_st", "st_color", "st_alpha", "sky_color", "brdf
 
 def repeat(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
     """Frame t predicted as a copy of rendered frame t−source (source 1..3; 1 = the previous frame)."""
-    return _layers(frames[_check_source(frames, source)])
+    return rendered_layers(frames[_check_source(frames, source)])
 
 
 def warp(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
@@ -43,7 +36,7 @@ def warp(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
         check_frame(frames[k], ("motion_vector",), frame_label(k), (b, h, w))
     # (B, 2, H, W) NDC y down, from frame t−source to t
     mv = merged_motion_vectors([f["motion_vector"].float() for f in frames[:source]])[-1]
-    shown = _layers(frames[source])
+    shown = rendered_layers(frames[source])
     names = ("color_no_st", "light_no_st", "sky", "st_color", "st_alpha")
     fields = {name: backward_warp(getattr(shown, name), mv) for name in names}  # bilinear, border
     return NetOutputs(color=fields["color_no_st"] * fields["st_alpha"] + fields["st_color"], **fields)
@@ -57,21 +50,4 @@ def _check_source(frames: Sequence[Frame], source: int) -> int:
     b, _, h, w = frames[0]["motion_vector"].shape
     check_frame(frames[source], LAYER_BUFFERS, frame_label(source), (b, h, w))
     return source
-
-
-def _layers(frame: Frame) -> NetOutputs:
-    """A rendered frame as `NetOutputs` (final colour recomposed like `inputs.Targets`)."""
-    frame = as_float32(frame)
-    no_st = frame["scene_color_no_st"].clamp(min=0)
-    st_color = frame["st_color"].clamp(min=0)
-    st_alpha = frame["st_alpha"].clamp(0, 1)
-    light = demodulate(no_st, frame["brdf_color"])
-    return NetOutputs(
-        color=no_st * st_alpha + st_color,
-        color_no_st=no_st,
-        light_no_st=light,
-        sky=frame["sky_color"].clamp(min=0),
-        st_color=st_color,
-        st_alpha=st_alpha,
-    )
 

@@ -10,6 +10,7 @@ configuration into a run directory so that `load_config` reproduces it exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -137,10 +138,18 @@ def _wrap(build, where: str):
 
 
 def _read_yaml(path: Path) -> dict:
+    if path.is_dir():
+        raise ConfigError("is a folder, not a config file", path=path)
     if not path.is_file():
         raise ConfigError("config file not found", path=path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not a UTF-8 text file (byte {e.start})", path=path) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file: {e.strerror or e}", path=path) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML: {' '.join(str(e).split())}", path=path) from None
     if data is None:
@@ -226,9 +235,11 @@ def _coerce_scalar(value: Any, hint: Any, key: str) -> Any:
     if ok is None:
         raise TypeError(f"unsupported config field type {hint!r} for '{key}'")
     if not ok and hint is float and isinstance(value, str) and _EXP_FLOAT.match(value):
-        return float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the float it means
+        value, ok = float(value), True  # YAML 1.1 reads `1e-4` (no dot) as a string; accept the float it means
     if not ok:
         raise ConfigError(f"'{key}': expected {hint.__name__}, got {_describe(value)}")
+    if hint is float and not math.isfinite(value):
+        raise ConfigError(f"'{key}': expected a finite float, got {value!r}")  # YAML .inf/.nan
     return float(value) if hint is float else value
 
 

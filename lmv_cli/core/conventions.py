@@ -39,9 +39,14 @@ def pixels_to_motion_vector(flow_px: np.ndarray) -> np.ndarray:
     return np.stack([flow_px[0] / (w / 2.0), flow_px[1] / (h / 2.0)]).astype(np.float32)
 
 
-def normalize_depth(depth_cm: np.ndarray) -> np.ndarray:
-    """Planar depth in cm → the network's [0, 1] depth (study §2.3)."""
-    return (np.minimum(depth_cm, DEPTH_NORM_CM) / DEPTH_NORM_CM).astype(np.float32)
+def normalize_depth(depth_cm):
+    """Planar depth in cm → the network's [0, 1] depth `min(d, 65536) / 65536` (study §2.3).
+
+    Written with `.clip` so numpy arrays (result float32) and torch tensors (dtype, device and
+    gradient kept) share the one formula.
+    """
+    depth = depth_cm.clip(max=DEPTH_NORM_CM) / DEPTH_NORM_CM
+    return depth.astype(np.float32) if isinstance(depth, (np.ndarray, np.generic)) else depth
 
 
 def backward_warp(image: np.ndarray, mv: np.ndarray) -> np.ndarray:

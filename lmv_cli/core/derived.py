@@ -6,7 +6,8 @@ replaced by `replace_nonfinite`) into the 15 canonical buffers as float32; `stor
 Formulas follow study §2.3 and §2.5:
 
 - motion_vector = velocity with y negated (UE NDC y up → image NDC y down, `conventions`);
-- depth stays planar depth in cm (float32; the network's `min(d, 65536)/65536` is `normalized_depth`);
+- depth stays planar depth in cm (float32; the network's `min(d, 65536)/65536` is
+  `conventions.normalize_depth`);
 - st_color = max(SceneColor − SceneColorNoST · STAlpha, 0) (premultiplied separate translucency);
 - skybox_mask = (depth_cm ≥ sky_depth_cm · (1 − ε)) ∧ (base_color == 0), both depths in cm. The
   original divides scene depth by 65536 but not sky depth before comparing them, so its mask is almost
@@ -133,11 +134,6 @@ def _brdf_band(albedo, metallic, specular, roughness, nov, sky, mask, lut) -> np
     brdf = albedo * (1.0 - metallic) + scale * specular_color(albedo, metallic, specular) + bias
     brdf = np.where(mask, sky, brdf)
     return np.maximum(brdf, np.float32(BRDF_FLOOR))
-
-
-def normalized_depth(depth_cm: np.ndarray) -> np.ndarray:
-    """The network's depth in [0, 1]: min(depth_cm, 65536) / 65536 (study §2.3)."""
-    return normalize_depth(depth_cm)
 
 
 def convert_frame(raw: Mapping[str, np.ndarray], lut: np.ndarray) -> dict[str, np.ndarray]:

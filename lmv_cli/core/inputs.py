@@ -16,20 +16,17 @@ from dataclasses import dataclass
 import torch
 
 from lmv_cli.core.color import gamma_log
-from lmv_cli.core.conventions import DEPTH_NORM_CM
+from lmv_cli.core.conventions import normalize_depth
 from lmv_cli.core.derived import BRDF_FLOOR
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.warp import backward_warp
+from lmv_cli.core.store import layout
 
 Frame = Mapping[str, torch.Tensor]
 
-CHANNELS: dict[str, int] = {
-    "scene_color": 3, "scene_color_no_st": 3, "st_color": 3, "st_alpha": 1, "sky_color": 3,
-    "base_color": 3, "metallic": 1, "roughness": 1, "specular": 1, "nov": 1, "world_normal": 3,
-    "depth": 1, "motion_vector": 2, "skybox_mask": 1, "brdf_color": 3,
-}  # fmt: skip
-"""Channel count of every canonical store buffer (SPEC §3)."""
+CHANNELS: dict[str, int] = {b.name: b.channels for b in layout.BUFFERS}
+"""Channel count of every canonical store buffer (SPEC §3), from the store layout."""
 
 CURRENT_BUFFERS = ("world_normal", "depth", "roughness", "metallic", "brdf_color", "skybox_mask", "motion_vector")
 """What the current frame t needs: its G-buffer, BRDF colour, sky mask and motion vector (study §4.2)."""
@@ -144,7 +141,7 @@ def merged_motion_vectors(mvs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ..
 
 def gbuffer_input(frame: Frame) -> torch.Tensor:
     """The 6-channel G-buffer encoder input (B, 6, H, W): normal·0.5+0.5, depth/65536, roughness, metallic."""
-    depth = frame["depth"].clamp(max=DEPTH_NORM_CM) / DEPTH_NORM_CM  # cm → [0, 1] (study §2.3)
+    depth = normalize_depth(frame["depth"])  # cm → [0, 1] (study §2.3)
     return torch.cat((frame["world_normal"] * 0.5 + 0.5, depth, frame["roughness"], frame["metallic"]), dim=1)
 
 
@@ -185,16 +182,32 @@ def assemble_targets(frame: Frame) -> Targets:
     check_frame(frame, TARGET_BUFFERS[:1], "t")
     b, _, h, w = frame[TARGET_BUFFERS[0]].shape
     check_frame(frame, TARGET_BUFFERS, "t", (b, h, w))
+    layers = rendered_layers(frame)
+    return Targets(
+        scene_color=layers.color,
+        no_st=layers.color_no_st,
+        light_no_st=layers.light_no_st,
+        sky=layers.sky,
+        sky_mask=frame["skybox_mask"].float(),
+        st_color=layers.st_color,
+        st_alpha=layers.st_alpha,
+    )
+
+
+def rendered_layers(frame: Frame) -> NetOutputs:
+    """A rendered frame's layers as a `NetOutputs` without flows, float32, clamped like the original
+    loader (study §3.3): final colour recomposed as no_st · st_alpha + st_color (study §2.5), light
+    demodulated by the frame's own BRDF colour. Reads scene_color_no_st, st_color, st_alpha, sky_color
+    and brdf_color, unchecked (`check_frame` them first)."""
     frame = as_float32(frame)
     no_st = frame["scene_color_no_st"].clamp(min=0)
     st_color = frame["st_color"].clamp(min=0)
     st_alpha = frame["st_alpha"].clamp(0, 1)
-    return Targets(
-        scene_color=no_st * st_alpha + st_color,
-        no_st=no_st,
+    return NetOutputs(
+        color=no_st * st_alpha + st_color,
+        color_no_st=no_st,
         light_no_st=demodulate(no_st, frame["brdf_color"]),
         sky=frame["sky_color"].clamp(min=0),
-        sky_mask=frame["skybox_mask"],
         st_color=st_color,
         st_alpha=st_alpha,
     )

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from lmv_cli.core.color import gamma_log, inv_gamma_log
+from lmv_cli.core.derived import BRDF_FLOOR
 from lmv_cli.core.errors import ConfigError, InputError
 from lmv_cli.core.model.decoder import FSNET_DECODER_MID, FSNET_DECODER_OUT, Decoder, DecoderResult
 from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding
@@ -41,8 +42,6 @@ PRESETS: dict[str, dict] = {
 CLAMP_MODES = ("per_sample", "batch")
 HISTORY_CHANNELS = 10
 """History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (study §4.2)."""
-BRDF_FLOOR = 0.01
-"""Smallest demodulation colour (study §2.5), so demodulation never divides by ~0."""
 
 
 class FSNet(nn.Module):
