@@ -22,6 +22,7 @@ import argparse
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -174,8 +175,10 @@ def stage_times(export: Path, store: Path, size: tuple[int, int], frames: int = 
 
 
 def pack_run(export: Path, store: Path, workers: int) -> tuple[float, float, float]:
-    """Run `lmv pack --overwrite` in a subprocess; return (frames/s, parent peak MB, worker peak MB)."""
-    cmd = [sys.executable, "-m", "lmv_cli", "pack", str(export), str(store), "--workers", str(workers), "--overwrite"]
+    """Run `lmv pack` into a fresh path in a subprocess (a store left by an earlier run is removed first,
+    outside the timing); return (frames/s, parent peak MB, worker peak MB)."""
+    shutil.rmtree(store, ignore_errors=True)
+    cmd = [sys.executable, "-m", "lmv_cli", "pack", str(export), str(store), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, int] = {}
     sampler = threading.Thread(target=_sample_tree, args=(proc, peaks), daemon=True)
