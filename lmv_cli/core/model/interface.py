@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
 
 if TYPE_CHECKING:
     from lmv_cli.core.model.streaming import StreamedFeatures
 
-HISTORY_FRAMES = 3
-"""History slots k = 0, 1, 2 ↔ frames t−1, t−2, t−3."""
+HISTORY_FRAMES = HISTORY_SLOTS
+"""History slots k = 0, 1, 2 ↔ frames t−1, t−2, t−3 (defined once, torch-free, in `config`)."""
 
 
 @dataclass
