@@ -130,6 +130,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     return cfg
 
 
+def model_config_from_dict(data: Any) -> ModelConfig:
+    """A `ModelConfig` from its dict form (as model files store it), checked like a config file's
+    `model:` section (unknown keys and wrong types are `ConfigError`s naming the key)."""
+    return _from_mapping(ModelConfig, data, "model.")
+
+
 def _wrap(build, where: str):
     try:
         return build()
