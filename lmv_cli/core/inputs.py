@@ -128,10 +128,13 @@ def demodulate(color: torch.Tensor, brdf: torch.Tensor) -> torch.Tensor:
     return torch.where(brdf.sum(dim=1, keepdim=True) == 0, torch.zeros_like(light), light)
 
 
-def merged_motion_vectors(mvs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+def merged_motion_vectors(mvs: Sequence[torch.Tensor], *, convention: str = "exact") -> tuple[torch.Tensor, ...]:
     """Merged MVs (study §2.5) from `mvs = [mv_t, mv_{t−1}, mv_{t−2}]` (each (B, 2, H, W), NDC y down,
     `mv_s` maps frame s−1 → s): `M_0 = mv_t`, `M_k = gather(mv_{t−k} at p − M_{k−1}) + M_{k−1}`, so `M_k`
-    maps frame t−1−k → t. The gather is nearest with zero padding, as in the original."""
+    maps frame t−1−k → t. The gather is nearest with zero padding, as in the original. `convention` is
+    the network's warp convention (`model.warp`)."""
+    if convention != "exact":
+        raise InputError(f"merged motion vectors: warp convention {convention!r} is not supported")
     merged = [mvs[0]]
     for mv in mvs[1:]:
         prev = merged[-1]
@@ -228,13 +231,20 @@ def substitute_prediction(inputs: NetInputs, k: int, outputs: NetOutputs) -> Net
             f"prediction for history slot {k} (frame t-{k + 1}) has shape {tuple(outputs.light_no_st.shape)}, "
             f"the rendered history has {tuple(rendered.light.shape)}"
         )
-    predicted = HistoryFrame(
+    predicted = predicted_history_frame(outputs, rendered.brdf_color)
+    history = inputs.history[:k] + (predicted,) + inputs.history[k + 1 :]
+    return dataclasses.replace(inputs, history=history)
+
+
+def predicted_history_frame(outputs: NetOutputs, brdf_color: torch.Tensor) -> HistoryFrame:
+    """A predicted frame in history form (study §4.8): the predicted light, sky, translucency and opaque
+    colour (detached: no back-propagation through time) with the frame's own rendered BRDF colour
+    (B, 3, H, W, linear, floored at 0.01), which G-buffer rendering always provides."""
+    return HistoryFrame(
         light=gamma_log(outputs.light_no_st.detach().clamp(min=0)),
         sky=gamma_log(outputs.sky.detach().clamp(min=0)),
         st_color=gamma_log(outputs.st_color.detach().clamp(min=0)),
         st_alpha=outputs.st_alpha.detach().clamp(0, 1),
         color_no_st=outputs.color_no_st.detach().clamp(min=0),
-        brdf_color=rendered.brdf_color,
+        brdf_color=brdf_color,
     )
-    history = inputs.history[:k] + (predicted,) + inputs.history[k + 1 :]
-    return dataclasses.replace(inputs, history=history)
