@@ -98,11 +98,11 @@ def test_truncated_file(export, tmp_path):
 
 def test_store_of_another_format_version(export, tmp_path):
     assert invoke(export, tmp_path / "s.zarr", "-j", "1").exit_code == 0
-    set_root_attr(tmp_path / "s.zarr", format_version=2)
+    set_root_attr(tmp_path / "s.zarr", format_version=1)
     line = one_line_error(invoke(export, tmp_path / "s.zarr", "--resume"))
-    assert "cannot resume: store format version 2, this lmv writes 1; use --overwrite" in line
+    assert "cannot resume: store format version 1, this lmv writes 2; use --overwrite to re-pack" in line
     assert invoke(export, tmp_path / "s.zarr", "--overwrite", "-j", "1").exit_code == 0
-    assert open_store(tmp_path / "s.zarr").attrs["format_version"] == 1
+    assert open_store(tmp_path / "s.zarr").attrs["format_version"] == 2
 
 
 def frames_done(store: Path, scene: str) -> int:

@@ -108,7 +108,7 @@ def test_float32_colours_are_rounded_and_clamped_to_float16(tmp_path):
 
 def test_attributes(packed, two_scenes):
     store = open_store(packed)
-    assert store.attrs["format"] == "lmv-store" and store.attrs["format_version"] == 1
+    assert store.attrs["format"] == "lmv-store" and store.attrs["format_version"] == 2
     assert store.attrs["complete"] is True and store.attrs["source"] == str(two_scenes.resolve())
     beta = store.scene("beta")
     assert (beta.frames, beta.height, beta.width) == (2, 12, 20)
@@ -218,12 +218,13 @@ def test_flags_exclude_each_other_and_workers_positive(two_scenes, tmp_path):
 
 
 def test_other_format_version(packed, two_scenes, tmp_path):
-    out = tmp_path / "v2.zarr"
+    out = tmp_path / "v1.zarr"
     shutil.copytree(packed, out)
-    set_root_attr(out, format_version=2)
-    with pytest.raises(StoreError, match="store format version 2, this lmv reads 1"):
+    set_root_attr(out, format_version=1)
+    with pytest.raises(StoreError, match=r"store format version 1, this lmv reads 2; re-pack the export with "
+                                         r"`lmv pack EXPORT STORE --overwrite`"):
         open_store(out)
-    with pytest.raises(StoreError, match="cannot resume: store format version 2, this lmv writes 1"):
+    with pytest.raises(StoreError, match="cannot resume: store format version 1, this lmv writes 2; use --overwrite"):
         pack(two_scenes, out, resume=True)
 
 
@@ -285,7 +286,7 @@ def test_worker_chunks_are_the_bytes_zarr_writes(packed, tmp_path):
     for spec in layout.BUFFERS:
         values = group[spec.name][1]
         rewritten = zarr.create_array(tmp_path / spec.name, shape=(1, *values.shape), chunks=(1, *values.shape),
-                                      dtype=spec.dtype, fill_value=0, compressors=[layout.codec()])
+                                      dtype=spec.dtype, fill_value=0, compressors=layout.codecs())
         with zarr.config.set({"array.write_empty_chunks": True}):
             rewritten[0] = values
         stored = (packed / "beta" / layout.chunk_key(spec.name, 1)).read_bytes()

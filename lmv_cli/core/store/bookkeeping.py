@@ -22,12 +22,13 @@ from lmv_cli import __version__
 from lmv_cli.core import brdf_lut, derived
 from lmv_cli.core.conventions import DEPTH_NORM_CM
 from lmv_cli.core.errors import StoreError
-from lmv_cli.core.store import layout
+from lmv_cli.core.store import layout, metadata
 
 if TYPE_CHECKING:
     import zarr
 
     from lmv_cli.core.store.frame import FrameResult
+    from lmv_cli.core.store.report import StoreReport
     from lmv_cli.core.store.writer import ScenePlan
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ _COMPARED_ON_RESUME = ("format", "format_version", "lmv_version", "source", "sce
 def inspect_output(out: Path, *, resume: bool, overwrite: bool) -> bool:
     """Apply the output-path rules; return True when `out` holds a store to resume or replace.
 
-    A file is always refused; an existing store needs --resume or --overwrite; only an lmv store (or
-    an empty folder) is ever resumed or deleted; --resume needs this lmv's format version.
+    A file is always refused; an existing store needs --resume or --overwrite; only a folder that is
+    recognisably an lmv store (`layout.recognisable`, damaged metadata included) or an empty folder is
+    ever resumed or deleted; --resume needs readable root metadata of this lmv's format version.
     """
     if not out.exists():
         _check_creatable(out)
@@ -48,19 +50,22 @@ def inspect_output(out: Path, *, resume: bool, overwrite: bool) -> bool:
         return False
     if not out.is_dir():
         raise StoreError("exists and is not a folder; choose another output path for the store", path=out)
-    if not any(out.iterdir()):
+    if not any(p.name != layout.LOCK_FILE for p in out.iterdir()):
         return False
     if not (resume or overwrite):
         raise StoreError("already exists; pass --resume to continue an interrupted pack or --overwrite to replace it",
                          path=out)
-    attrs = layout.read_root_attrs(out)
-    if attrs is None or attrs.get("format") != layout.FORMAT:
+    if not layout.recognisable(out):
         what = "resume" if resume else "delete"
         raise StoreError(f"is not an lmv store (no '{layout.FORMAT}' root group); refusing to {what} it", path=out)
-    version = attrs.get("format_version")
+    attrs = layout.read_root_attrs(out)
+    if resume and attrs is None:
+        raise StoreError("cannot resume: the root zarr.json is missing or damaged; use --overwrite to re-pack",
+                         path=out)
+    version = attrs.get("format_version") if attrs else None
     if resume and version != layout.FORMAT_VERSION:
         raise StoreError(f"cannot resume: store format version {version}, this lmv writes "
-                         f"{layout.FORMAT_VERSION}; use --overwrite to repack", path=out)
+                         f"{layout.FORMAT_VERSION}; use --overwrite to re-pack", path=out)
     return True
 
 
@@ -74,14 +79,18 @@ def _check_creatable(out: Path) -> None:
         raise StoreError(f"cannot create the store: {parent} is a file, not a folder", path=out)
 
 
-def remove_store(out: Path) -> None:
-    """Delete a store: renamed aside first (atomic), so an interrupted delete never leaves a
-    half-deleted store under the original name."""
-    trash = out.with_name(f".{out.name}.deleting")
-    if trash.exists():
-        shutil.rmtree(trash)
-    out.rename(trash)
-    shutil.rmtree(trash)
+def clear_store(out: Path) -> None:
+    """Delete a store's contents, keeping its lock file (held by this process). The root `zarr.json`
+    goes first, so an interrupted delete leaves a folder no reader mistakes for a store, which
+    --overwrite (recognising the lock file) still replaces."""
+    (out / "zarr.json").unlink(missing_ok=True)
+    for entry in out.iterdir():
+        if entry.name == layout.LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def store_description(export: Path, plans: list[ScenePlan], warnings: list[str]) -> dict:
@@ -123,19 +132,28 @@ def create_store(out: Path, desc: dict) -> zarr.Group:
     return root
 
 
-def open_for_resume(out: Path, desc: dict) -> zarr.Group:
-    """Open a store to continue it: same source, scenes, layout and conversions required; removes
-    stray temporary files and creates whatever an interrupted creation left out."""
+def open_for_resume(out: Path, desc: dict, check: StoreReport) -> zarr.Group:
+    """Open a store to continue or repair it: same source, scenes, layout and conversions required.
+    Removes stray temporary files, rewrites the damaged metadata `check` found, re-creates damaged
+    arrays, and creates whatever an interrupted creation left out."""
     import zarr
 
-    root = zarr.open_group(str(out), mode="r+")
-    stored = dict(root.attrs)
+    stored = layout.read_root_attrs(out) or {}
     differs = [key for key in _COMPARED_ON_RESUME if stored.get(key) != desc[key]]
     if differs:
         detail = "; ".join(f"{k}: store has {_short(stored.get(k))}, now {_short(desc[k])}" for k in differs)
         raise StoreError(f"cannot resume: the store was packed differently ({detail}); use --overwrite", path=out)
+    root = zarr.open_group(str(out), mode="r+")
+    if check.errors:
+        mark_incomplete(root)  # readers refuse the store until the repair has finished
     for partial in out.rglob("*.partial"):
         partial.unlink()
+    plans = {scene["name"]: scene for scene in desc["layout"]["scenes"]}
+    for scene in check.scenes:
+        if scene.rebuild_group and scene.name in plans:
+            metadata.write_group(out / scene.name, {**plans[scene.name], "complete": False})
+        for array in scene.rebuild_arrays:
+            shutil.rmtree(out / scene.name / array, ignore_errors=True)
     for scene in desc["layout"]["scenes"]:
         _ensure_scene(root, scene)
     return root
@@ -156,26 +174,24 @@ def _ensure_scene(root: zarr.Group, scene: dict) -> None:
         if spec.name not in group:
             shape = layout.buffer_shape(spec, frames, h, w)
             group.create_array(spec.name, shape=shape, chunks=(1, *shape[1:]), dtype=spec.dtype, fill_value=0,
-                               compressors=[layout.codec()], dimension_names=layout.DIMENSION_NAMES,
+                               compressors=layout.codecs(), dimension_names=layout.DIMENSION_NAMES,
                                attributes=spec.describe())
-    books = {
-        layout.FRAMES_DONE: ((frames,), (frames,), "uint8"),
-        layout.FRAME_STATS: ((frames, len(layout.BUFFERS), 3), (1, len(layout.BUFFERS), 3), "float64"),
-        layout.NONFINITE: ((frames, len(layout.SOURCE_FOLDERS)), (1, len(layout.SOURCE_FOLDERS)), "int64"),
-    }
-    for key, (shape, chunks, dtype) in books.items():
+    for key in layout.BOOKKEEPING:
+        shape, chunks, dtype = layout.array_shapes(frames, h, w)[key]
         if key not in group:
-            group.create_array(key, shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+            group.create_array(key, shape=shape, chunks=chunks, dtype=dtype, fill_value=0, compressors=layout.codecs())
 
 
 class SceneBook:
     """The parent's record of one scene: which frames are packed, and their statistics."""
 
     def __init__(self, plan: ScenePlan, group: zarr.Group):
+        # Every chunk is written, zeros included, so that a missing chunk file always means damage.
+        full = {"write_empty_chunks": True}
         self.plan = plan
-        self._done_array = group[layout.FRAMES_DONE]
-        self._stats = group[layout.FRAME_STATS]
-        self._nonfinite = group[layout.NONFINITE]
+        self._done_array = group[layout.FRAMES_DONE].with_config(full)
+        self._stats = group[layout.FRAME_STATS].with_config(full)
+        self._nonfinite = group[layout.NONFINITE].with_config(full)
         self._group = group
         self._done = np.asarray(self._done_array[:], dtype=np.uint8)
 
@@ -185,6 +201,13 @@ class SceneBook:
 
     def missing(self) -> list[int]:
         return [int(t) for t in np.flatnonzero(self._done == 0)]
+
+    def forget(self, frames: set[int]) -> None:
+        """Mark damaged frames not packed (and the scene incomplete) so that they are packed again."""
+        if frames:
+            self._done[sorted(frames)] = 0
+            self._done_array[:] = self._done
+            self._group.attrs.update({"complete": False})
 
     def done_count(self) -> int:
         return int(self._done.sum())
@@ -213,6 +236,11 @@ class SceneBook:
         self._group.attrs.update({"stats": summary, "nonfinite": nonfinite, "nonfinite_total": int(totals.sum()),
                                   "frames_done": self.done_count(), "complete": True})
         return nonfinite
+
+
+def mark_incomplete(root: zarr.Group) -> None:
+    """Before repairing a complete store: readers refuse it until the repair has finished."""
+    root.attrs.update({"complete": False})
 
 
 def mark_complete(root: zarr.Group) -> None:

@@ -8,6 +8,10 @@ A store is a Zarr v3 directory (LocalStore):
         frames_done                (T,) uint8, 1 once every chunk of frame t is written (parent only)
         frame_stats                (T, B, 3) float64 per-frame min/max/mean of each buffer (parent only)
         nonfinite                  (T, F) int64 NaN/Inf replaced by 0, per frame and export folder
+      .lmv-pack.lock               held (fcntl.flock) by the one `lmv pack` writing the store; holds its PID
+
+Every chunk ends in a CRC-32C checksum (Zarr v3's `crc32c` codec after Blosc, format version 2), and
+every chunk of every array is written, zeros included: a missing chunk file is always damage.
 
 The bookkeeping arrays are written only by the packing parent process, after a worker reports a frame
 complete, so a frame counts as packed only when all its chunks are on disk.
@@ -22,12 +26,15 @@ from pathlib import Path
 from lmv_cli.core.derived import SOURCE_CHANNELS
 
 FORMAT = "lmv-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: every array's codec chain ends in `crc32c` (1: no checksums; refused, re-pack with --overwrite)."""
 DIMENSION_NAMES = ("frame", "channel", "y", "x")
 
 FRAMES_DONE = "frames_done"
 FRAME_STATS = "frame_stats"
 NONFINITE = "nonfinite"
+LOCK_FILE = ".lmv-pack.lock"
+BOOKKEEPING = (FRAMES_DONE, FRAME_STATS, NONFINITE)
 STATS_FIELDS = ("min", "max", "mean")
 
 
@@ -82,25 +89,49 @@ def codec():
     return BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle)
 
 
-CODEC_DESCRIPTION = {"name": "blosc", "cname": "lz4", "clevel": 5, "shuffle": "shuffle"}
+def codecs() -> list:
+    """Every array's bytes-to-bytes codecs: `codec()`, then Zarr v3's `crc32c` checksum."""
+    from zarr.codecs import Crc32cCodec
+
+    return [codec(), Crc32cCodec()]
 
 
-def chunk_key(buffer: str, frame: int) -> str:
-    """Path, relative to a scene group, of the chunk holding frame `frame` of `buffer`: Zarr v3's
-    default chunk key encoding ("c" prefix, "/" separator) for chunks (1, C, H, W) at (frame, 0, 0, 0)."""
-    return f"{buffer}/c/{frame}/0/0/0"
+CODEC_DESCRIPTION = {"name": "blosc", "cname": "lz4", "clevel": 5, "shuffle": "shuffle", "checksum": "crc32c"}
+CHECKSUM_BYTES = 4
+
+
+def chunk_key(array: str, frame: int, ndim: int = 4) -> str:
+    """Path, relative to a scene group, of the chunk holding frame `frame` of an array with `ndim`
+    dimensions, chunked one frame per chunk: Zarr v3's default chunk key encoding ("c" prefix, "/"
+    separator), e.g. `depth/c/5/0/0/0` for frame 5 of depth (1, 1, H, W) chunks."""
+    return f"{array}/c/{frame}" + "/0" * (ndim - 1)
+
+
+def array_shapes(frames: int, height: int, width: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], str]]:
+    """Every array of a scene group: name → (shape, chunk shape, dtype), buffers then bookkeeping."""
+    arrays = {}
+    for spec in BUFFERS:
+        shape = buffer_shape(spec, frames, height, width)
+        arrays[spec.name] = (shape, (1, *shape[1:]), spec.dtype)
+    arrays[FRAMES_DONE] = ((frames,), (frames,), "uint8")
+    arrays[FRAME_STATS] = ((frames, len(BUFFERS), 3), (1, len(BUFFERS), 3), "float64")
+    arrays[NONFINITE] = ((frames, len(SOURCE_FOLDERS)), (1, len(SOURCE_FOLDERS)), "int64")
+    return arrays
 
 
 def encode_chunk(values) -> bytes:
     """The stored bytes of one chunk (C, H, W), byte for byte what zarr writes through the array's
-    codecs: the little-endian "bytes" codec, then `codec()` (numcodecs Blosc with the same parameters,
-    typesize = item size). Lets a packing worker skip zarr's per-array machinery (~3 ms per chunk)."""
+    codecs: the little-endian "bytes" codec, Blosc with `codec()`'s parameters (typesize = item size),
+    then the CRC-32C of the compressed bytes, little-endian. Lets a packing worker skip zarr's per-array
+    machinery (~3 ms per chunk)."""
+    import google_crc32c
     import numpy as np
     from numcodecs import Blosc
 
     values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
     blosc = Blosc(cname=CODEC_DESCRIPTION["cname"], clevel=CODEC_DESCRIPTION["clevel"], shuffle=Blosc.SHUFFLE)
-    return bytes(blosc.encode(values))
+    compressed = bytes(blosc.encode(values))
+    return compressed + google_crc32c.value(compressed).to_bytes(CHECKSUM_BYTES, "little")
 
 
 def buffer_shape(spec: BufferSpec, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -114,10 +145,27 @@ def layout_description() -> dict:
         "buffers": {b.name: b.describe() for b in BUFFERS},
         "chunks": "one frame of one buffer: (1, C, H, W)",
         "codec": CODEC_DESCRIPTION,
-        "bookkeeping": [FRAMES_DONE, FRAME_STATS, NONFINITE],
+        "bookkeeping": list(BOOKKEEPING),
         "nonfinite_columns": list(SOURCE_FOLDERS),
         "stats_fields": list(STATS_FIELDS),
     }
+
+
+def recognisable(path: Path) -> bool:
+    """True when the folder `path` is recognisably an lmv store even with damaged metadata: it holds
+    the pack lock file, its root `zarr.json` names the format, or a scene folder holds `frames_done`.
+    Only such a folder is ever deleted by `pack --overwrite`."""
+    attrs = read_root_attrs(path)
+    if attrs is not None:
+        return attrs.get("format") == FORMAT
+    if (path / LOCK_FILE).exists():
+        return True
+    try:
+        if f'"{FORMAT}"'.encode() in (path / "zarr.json").read_bytes():
+            return True
+    except OSError:
+        pass
+    return any((child / FRAMES_DONE / "zarr.json").exists() for child in path.iterdir() if child.is_dir())
 
 
 def read_root_attrs(path: Path) -> dict | None:

@@ -2,8 +2,10 @@
 
 Order of work, chosen so that nothing half-written ever reads as complete:
 1. capture-check (quick) refuses a broken export, naming every problem;
-2. the output is prepared: an existing store is an error unless --resume (same source and layout
-   required) or --overwrite (only an lmv store or an empty folder is ever deleted);
+2. the output is prepared under the store's writer lock (`lock`; a second pack fails naming the
+   first's PID): an existing store is an error unless --resume (same source and layout required; the
+   store is verified and every damaged frame re-packed) or --overwrite (only a recognisable lmv store
+   or an empty folder is ever deleted);
 3. root and scene groups and all arrays are created (root `complete: false`);
 4. frames are packed by `frame.pack_frame` in worker processes; the parent alone records a frame in
    `frames_done` (and its statistics) after the worker reported every chunk written;
@@ -27,6 +29,7 @@ from lmv_cli.core.errors import CaptureError, LmvError, StoreError
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.store import bookkeeping, layout
 from lmv_cli.core.store.frame import FrameResult, FrameTask, exit_with_parent, pack_frame
+from lmv_cli.core.store.lock import StoreLock
 
 IN_FLIGHT_PER_WORKER = 2
 """Frames queued per worker: keeps workers busy while bounding memory to a few frames each."""
@@ -56,6 +59,7 @@ class PackResult:
     scenes: list[tuple[str, int, int]] = field(default_factory=list)
     nonfinite: dict[str, int] = field(default_factory=dict)  # export folder -> count, all scenes
     warnings: list[str] = field(default_factory=list)  # capture-check warnings
+    repaired: int = 0  # frames that verification found damaged (or missing from a complete store), re-packed
     seconds: float = 0.0
 
     @property
@@ -85,32 +89,61 @@ def pack(
         raise StoreError("--resume and --overwrite exclude each other", path=out)
     if workers < 0:
         raise StoreError(f"--workers must be 0 (automatic) or more, got {workers}")
-    with _store_os_errors(out):
-        existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)
-    plans, warnings = check_export(export, progress)
-    with _store_os_errors(out):
-        root = _open_output(out, bookkeeping.store_description(export, plans, warnings), existing, overwrite)
-        books = [bookkeeping.SceneBook.open(root, plan) for plan in plans]
-        result = PackResult(out, [(b.plan.name, b.plan.frames, len(b.missing())) for b in books], warnings=warnings)
-        try:
-            _pack_frames(out, books, workers or auto_workers(plans), progress)
-        except LmvError as e:
-            raise type(e)(f"{e}; {out} is left incomplete: run `lmv pack --resume` once the export is fixed") from None
-        for book in books:
-            for folder, count in book.finish().items():
-                result.nonfinite[folder] = result.nonfinite.get(folder, 0) + count
-        bookkeeping.mark_complete(root)
+    writer = StoreLock(out)
+    try:
+        with _store_os_errors(out):
+            existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)
+            if existing:
+                writer.acquire()  # a second pack fails here, before checking the export
+        plans, warnings = check_export(export, progress)
+        with _store_os_errors(out):
+            if not existing:
+                out.mkdir(parents=True, exist_ok=True)
+                writer.acquire()
+                existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)  # raced?
+            result = _pack_locked(export, out, plans, warnings, existing, overwrite, workers, progress)
+    finally:
+        writer.release()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _open_output(out: Path, desc: dict, existing: bool, overwrite: bool):
-    """The root group to pack into: the existing store (resume), or a new one (after deleting the old
-    one with --overwrite, once the export has passed its check)."""
+def _pack_locked(export: Path, out: Path, plans: list[ScenePlan], warnings: list[str], existing: bool,
+                 overwrite: bool, workers: int, progress: ProgressFn | None) -> PackResult:
+    """Steps 2–5 of the module docstring, with the store's writer lock held."""
+    root, check = _open_output(out, bookkeeping.store_description(export, plans, warnings), existing, overwrite,
+                               progress)
+    books = [bookkeeping.SceneBook.open(root, plan) for plan in plans]
+    damaged = {s.name: s.damaged for s in check.scenes} if check else {}
+    for book in books:
+        book.forget(damaged.get(book.plan.name, set()))
+    result = PackResult(out, [(b.plan.name, b.plan.frames, len(b.missing())) for b in books], warnings=warnings)
+    if check is not None:
+        result.repaired = result.frames_packed if check.complete else sum(len(d) for d in damaged.values())
+    try:
+        _pack_frames(out, books, workers or auto_workers(plans), progress)
+    except LmvError as e:
+        raise type(e)(f"{e}; {out} is left incomplete: run `lmv pack --resume` once the export is fixed") from None
+    for book in books:
+        for folder, count in book.finish().items():
+            result.nonfinite[folder] = result.nonfinite.get(folder, 0) + count
+    bookkeeping.mark_complete(root)
+    return result
+
+
+def _open_output(out: Path, desc: dict, existing: bool, overwrite: bool, progress: ProgressFn | None):
+    """The root group to pack into, and the verification of an existing store (None for a new one):
+    the existing store verified and repaired (resume), or a new one (after clearing the old one with
+    --overwrite, once the export has passed its check)."""
+    from lmv_cli.core.store.verify import verify_store
+
     if existing and overwrite:
-        bookkeeping.remove_store(out)
+        bookkeeping.clear_store(out)
         existing = False
-    return bookkeeping.open_for_resume(out, desc) if existing else bookkeeping.create_store(out, desc)
+    if not existing:
+        return bookkeeping.create_store(out, desc), None
+    check = verify_store(out, decode=False, locked=True, progress=progress)
+    return bookkeeping.open_for_resume(out, desc, check), check
 
 
 @contextmanager
