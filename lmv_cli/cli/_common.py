@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import logging
 import sys
 import traceback
@@ -18,23 +20,52 @@ F = TypeVar("F", bound=Callable)
 log = logging.getLogger("lmv_cli.cli")
 
 
+ERROR_SCHEMA = "lmv.error/1"
+
+
 def lmv_command(fn: F) -> F:
-    """Wrap a command: an `LmvError` becomes one line on stderr and exit 1 (traceback with --verbose)."""
+    """Wrap a command: an `LmvError` becomes one line on stderr and exit 1 (traceback with --verbose);
+    when the command was given --json, a failure (exit 1, or a usage error the command body raises,
+    exit 2) also prints a JSON error object (schema lmv.error/1) on stdout."""
+
+    json_option = _json_option(fn)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        as_json = bool(json_option and kwargs.get(json_option))
         try:
             return fn(*args, **kwargs)
         except LmvError as e:
             if _verbose():
                 traceback.print_exc(file=sys.stderr)
+            if as_json:
+                _json_error(1, type(e).__name__, e.message, str(e), path=e.path, frame=e.frame)
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None
+        except typer.BadParameter as e:
+            if as_json:
+                _json_error(2, "UsageError", e.format_message(), e.format_message())
+            raise
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _json_option(fn: Callable) -> str | None:
+    """The name of the command's `--json` option, if it has one."""
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if "--json" in (getattr(parameter.default, "param_decls", None) or ()):
+            return name
+    return None
+
+
+def _json_error(code: int, kind: str, message: str, text: str, *, path=None, frame: int | None = None) -> None:
+    """Print the JSON error object (schema lmv.error/1) of a failed --json command on stdout."""
+    error = {"type": kind, "message": message, "path": None if path is None else str(path), "frame": frame,
+             "text": text}
+    typer.echo(json.dumps({"schema": ERROR_SCHEMA, "ok": False, "exit_code": code, "error": error}))
 
 
 def set_verbose(verbose: bool) -> None:

@@ -1,4 +1,4 @@
-"""`lmv capture-check EXPORT`: validate a UE4 export before packing it."""
+"""`lmv capture-check EXPORT|STORE`: validate a UE4 export before packing it, or verify a packed store."""
 
 from __future__ import annotations
 
@@ -13,29 +13,68 @@ from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
 
 @lmv_command
 def command(
-    export: Path = typer.Argument(..., help="A scene folder (holding SceneColor/, VelocityDepth/, ...) or a folder of scene folders."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON (schema lmv.capture-check/1) on stdout."),
+    export: Path = typer.Argument(..., metavar="EXPORT|STORE",
+                                  help="A scene folder (holding SceneColor/, VelocityDepth/, ...), a folder of scene "
+                                       "folders, or a store written by `lmv pack` (e.g. data.zarr)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout (schema "
+                                  "lmv.capture-check/1 for an export, lmv.store-check/1 for a store)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
-    quick: bool = typer.Option(False, "--quick", help="Read headers only: layout, numbering, truncation, channels, sizes."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Decoding processes (0 = one per core)."),
+    quick: bool = typer.Option(False, "--quick", help="Export: read headers only (layout, numbering, truncation, "
+                               "channels, sizes). Store: check chunk presence and checksums, skip decoding."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Decoding processes for an export (0 = one per core)."),
 ) -> None:
-    """Validate a UE4 export and report every problem in it.
+    """Validate a UE4 export, or verify a packed store, and report every problem in it.
 
-    Checks each scene's folders and frame numbering, unreadable or truncated files, channels,
+    Export: checks each scene's folders and frame numbering, unreadable or truncated files, channels,
     resolutions, NaN/Inf, value ranges, lossy compression and all-zero velocity, and measures the
     motion-vector sanity figure: warping frame t-1 with the velocity must beat repeating it.
 
+    Store: checks format and version, root and scene metadata, the "frames done" bookkeeping, and every
+    chunk of every packed frame: present, crc32c checksum valid, decodable, finite, and consistent with
+    the recorded statistics. `lmv pack EXPORT STORE --resume` repairs what it finds.
+
     Exit code 0 when clean (warnings allowed), 1 on errors (or on warnings with --strict).
     """
-    from lmv_cli.core.capture import check_export
+    from lmv_cli.core.store.layout import recognisable
 
-    with progress_bar(enabled=not json_out) as progress:
-        report = check_export(export, quick=quick, workers=workers, progress=progress)
+    if export.is_dir() and recognisable(export):
+        from lmv_cli.core.store.verify import verify_store
+
+        with progress_bar(enabled=not json_out) as progress:
+            report = verify_store(export, decode=not quick, progress=progress)
+        render = _render_store
+    else:
+        from lmv_cli.core.capture import check_export
+
+        with progress_bar(enabled=not json_out) as progress:
+            report = check_export(export, quick=quick, workers=workers, progress=progress)
+        render = _render
     if json_out:
         typer.echo(json.dumps(_finite(report.to_json()), indent=2))
     else:
-        _render(report, strict)
+        render(report, strict)
     raise typer.Exit(0 if report.ok(strict) else 1)
+
+
+def _render_store(report, strict: bool) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    title = f"capture-check {report.store} (store, format version {report.format_version})"
+    summary = Table(title=title)
+    for column in ("scene", "frames", "size", "packed", "damaged frames", "errors", "warnings"):
+        summary.add_column(column, justify="left" if column == "scene" else "right", no_wrap=True)
+    for s in report.scenes:
+        errors = sum(p.severity.value == "error" for p in s.problems)
+        size = f"{s.width}x{s.height}" if s.width else "-"
+        summary.add_row(s.name, str(s.frames), size, f"{s.frames_done}/{s.frames}", _count(len(s.damaged), "red"),
+                        _count(errors, "red"), _count(len(s.problems) - errors, "yellow"))
+    console.print(summary)
+    _render_problems(console, report)
+    _verdict(console, report, strict, f"{len(report.scenes)} scene(s), {report.damaged_frames} damaged frame(s)")
+    if report.errors:
+        console.print(f"repair: `lmv pack EXPORT {report.store} --resume` re-packs damaged frames; damaged root "
+                      "metadata or another format version needs `--overwrite`", highlight=False)
 
 
 def _render(report, strict: bool) -> None:
@@ -57,9 +96,13 @@ def _render(report, strict: bool) -> None:
     if not report.quick and report.scenes:
         console.print(_ranges_table(report))
     _render_problems(console, report)
+    _verdict(console, report, strict, f"{len(report.scenes)} scene(s)")
+
+
+def _verdict(console, report, strict: bool, what: str) -> None:
     verdict = "OK" if report.ok(strict) else "FAILED"
     style = "green" if report.ok(strict) else "red"
-    console.print(f"[{style}]{verdict}[/]: {len(report.scenes)} scene(s), {len(report.errors)} error(s), "
+    console.print(f"[{style}]{verdict}[/]: {what}, {len(report.errors)} error(s), "
                   f"{len(report.warnings)} warning(s)" + (" (--strict: warnings fail)" if strict else ""))
 
 
@@ -97,7 +140,7 @@ def _render_problems(console, report) -> None:
 
     groups: dict[tuple[str, str], list] = {}
     for p in report.all_problems:
-        groups.setdefault((p.scene, p.buffer or "-"), []).append(p)
+        groups.setdefault((p.scene or "store", p.buffer or "-"), []).append(p)
     for (scene, buffer), problems in groups.items():
         console.print(f"[bold]{escape(scene)}[/] / [bold]{escape(buffer)}[/]")
         for p in problems:

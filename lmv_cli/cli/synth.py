@@ -24,7 +24,7 @@ def command(
     scene: str = typer.Option("all", "--scene", "-s", help="Scene name, a comma list, or 'all'."),
     frames: int = typer.Option(64, "--frames", "-n", help="Frames per scene (60 fps, at least 2)."),
     size: str = typer.Option("320x180", "--size", callback=_check_size, help="Resolution WIDTHxHEIGHT, e.g. 64x64 or 1280x720."),
-    seed: int = typer.Option(0, "--seed", help="Random seed: jitters placements, colours and phases."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (>= 0): jitters placements, colours and phases."),
     workers: int = typer.Option(0, "--workers", min=0, help="Rendering processes (0 = one per core)."),
 ) -> None:
     """Render procedural scenes (ray-cast, exact G-buffers and velocity) into the UE4 export layout.
@@ -33,10 +33,20 @@ def command(
     Scenes: orbit, occlusion, moving_light, translucency, flythrough. Deterministic for a seed.
     """
     width, height = (int(v) for v in _SIZE.match(size).groups())
+    from lmv_cli.core.errors import ConfigError
     from lmv_cli.core.synth import SCENES, synth_export
+    from lmv_cli.core.synth.export import check_options, resolve_scenes
 
+    try:  # bad options are usage errors (exit 2), found before anything is rendered
+        names = resolve_scenes([scene])
+    except ConfigError as e:
+        raise typer.BadParameter(e.message, param_hint="--scene") from None
+    try:
+        check_options(frames, (width, height), seed)
+    except ConfigError as e:
+        raise typer.BadParameter(e.message.split(" ", 1)[1], param_hint=e.message.split(" ", 1)[0]) from None
     with progress_bar() as progress:
-        written = synth_export(out, [scene], frames=frames, size=(width, height), seed=seed, workers=workers,
+        written = synth_export(out, names, frames=frames, size=(width, height), seed=seed, workers=workers,
                                progress=progress)
     console = stdout_console()
     for folder in written:

@@ -18,7 +18,7 @@ import numpy as np
 from lmv_cli.core.capture.headers import check_headers
 from lmv_cli.core.capture.layout import SceneLayout, discover_scenes, scan_scene
 from lmv_cli.core.capture.motion import CONVENTION_MARGIN_DB, DESCRIPTIONS, DOCUMENTED, finite_median
-from lmv_cli.core.capture.pixels import FrameResult, FrameTask, check_frame, conventions_for
+from lmv_cli.core.capture.pixels import NEGATIVE_COLOUR, FrameResult, FrameTask, check_frame, conventions_for
 from lmv_cli.core.capture.report import CheckReport, MotionFigure, SceneReport, Severity
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.schema import BUFFERS_BY_FOLDER
@@ -99,13 +99,14 @@ def _aggregate_buffers(layout: SceneLayout, scene: SceneReport, results: list[Fr
         lo = np.nanmin([[c[0] for c in s.ranges] for _, s in per_frame], axis=0)
         hi = np.nanmax([[c[1] for c in s.ranges] for _, s in per_frame], axis=0)
         scene.ranges[folder] = {ch: [float(a), float(b)] for ch, a, b in zip(channels, lo, hi)}
-        for attr, code in (("nan", "nan"), ("inf", "inf"), ("out_of_range", "range")):
+        for attr, code in (("nan", "nan"), ("inf", "inf"), ("impossible", "negative-colour"), ("out_of_range", "range")):
             hits = [(k, getattr(s, attr)) for k, s in per_frame if getattr(s, attr)]
             if not hits:
                 continue
             first = hits[0][0]
             rule = per_frame[0][1].rule
-            what = {"nan": "NaN values", "inf": "Inf values", "out_of_range": f"pixels with {rule}"}[attr]
+            what = {"nan": "NaN values", "inf": "Inf values", "out_of_range": f"pixels with {rule}",
+                    "impossible": f"pixels with colour below {NEGATIVE_COLOUR:g} (physically impossible)"}[attr]
             severity = Severity.WARNING if code == "range" and rule != "depth <= 0" else Severity.ERROR
             layout.add(severity, code,
                        f"{sum(c for _, c in hits)} {what} in {len(hits)} frame(s), first in frame {first}",

@@ -15,6 +15,9 @@ from lmv_cli.core.schema import BUFFERS_BY_FOLDER, Kind
 
 NORMAL_TOLERANCE = 0.05  # | |n| − 1 | above this counts as a non-unit normal
 ALPHA_TOLERANCE = 1e-3
+NEGATIVE_COLOUR = -1e-3
+"""Colour below this in any channel is physically impossible (an error); between it and 0 it is
+filtering/compression noise (a warning)."""
 
 
 @dataclass
@@ -32,6 +35,7 @@ class BufferStats:
     ranges: list[list[float]] = field(default_factory=list)  # per channel [min, max] of finite values
     out_of_range: int = 0  # pixels violating the buffer's range rule
     rule: str = ""
+    impossible: int = 0  # colour buffers: pixels with a channel below NEGATIVE_COLOUR
 
 
 @dataclass
@@ -80,7 +84,10 @@ def _buffer_stats(folder: str, image: np.ndarray) -> BufferStats:
     clean = np.where(finite, image, 0.0)
     kind = BUFFERS_BY_FOLDER[folder].kind
     if kind is Kind.COLOR:
-        stats.rule, stats.out_of_range = "negative colour", int(np.sum(np.any(clean < 0, axis=0)))
+        negative = np.min(clean, axis=0)
+        stats.impossible = int(np.sum(negative < NEGATIVE_COLOUR))
+        stats.rule = f"slightly negative colour (between {NEGATIVE_COLOUR:g} and 0)"
+        stats.out_of_range = int(np.sum(negative < 0)) - stats.impossible
     elif kind is Kind.ALPHA:
         bad = (clean < -ALPHA_TOLERANCE) | (clean > 1 + ALPHA_TOLERANCE)
         stats.rule, stats.out_of_range = "alpha outside [0, 1]", int(bad.sum())

@@ -179,7 +179,7 @@ def _chunk(scene: SceneCheck, name: str, t: int, chunk: tuple, decode: bool) -> 
         check_chunk(path)
         return None
     except ChunkDamage as e:
-        scene.add(e.code, e.message, buffer=name, path=path, frame=t)
+        scene.add(e.code, f"frame {t}: {e.message}", buffer=name, path=path, frame=t)
         scene.damaged.add(t)
         return None
 
