@@ -190,23 +190,43 @@ def test_velocity_that_beats_repeating_gives_no_velocity_problem(scene: Path) ->
 
 
 # ------------------------------------------------------------------------------------------ negative colour
+# Below −1e-3 in any channel is physically impossible (error "negative-colour"); between −1e-3 and 0 it
+# is filtering or compression noise (warning "range"). Counts are pixels, not channels. Values are
+# chosen exactly representable around the threshold in half precision (the fixture's colour type).
 
 
-def test_negative_colour_is_reported_with_its_pixel_count(scene: Path) -> None:
-    """Two pixels of frame 1 clearly negative (one in two channels: still one pixel), one in frame 2."""
+def test_clearly_negative_colour_is_an_error_counted_per_pixel(scene: Path) -> None:
+    """Frame 1: one pixel negative in two channels (one pixel), one at −0.00101; frame 2: one more."""
     def two(c):
         c["R"][0, 0] = -0.5
         c["G"][0, 0] = -0.25
-        c["B"][3, 4] = -2.0
+        c["B"][3, 4] = -0.00101
 
     edit(scene / "SkyColor" / "frame_1.EXR", two)
     edit(scene / "SkyColor" / "frame_2.EXR", lambda c: c["G"].__setitem__((7, 7), -1.0))
+    (found,) = problems(scene, "negative-colour")
+    assert found.severity is Severity.ERROR
+    assert found.buffer == "SkyColor" and found.frame == 1 and found.path.name == "frame_1.EXR"
+    assert found.message == "3 pixels with colour below -0.001 (physically impossible) in 2 frame(s), first in frame 1"
+    assert problems(scene, "range") == []  # an impossible pixel is not also a slightly negative one
+
+
+def test_slightly_negative_colour_is_a_warning(scene: Path) -> None:
+    """−0.00099 and −0.0005 (and a pixel with both in two channels): 3 pixels in frame 2 only."""
+    def slight(c):
+        c["R"][1, 1] = -0.00099
+        c["G"][2, 2] = -0.0005
+        c["R"][4, 4] = c["B"][4, 4] = -0.0005
+
+    edit(scene / "SceneColorNoST" / "frame_2.EXR", slight)
+    assert problems(scene, "negative-colour") == []
     (found,) = problems(scene, "range")
-    assert found.buffer == "SkyColor" and found.frame == 1
-    assert found.message.startswith("3 pixels with negative colour")
-    assert found.message.endswith("in 2 frame(s), first in frame 1")
+    assert found.severity is Severity.WARNING and found.buffer == "SceneColorNoST" and found.frame == 2
+    assert found.message == "3 pixels with slightly negative colour (between -0.001 and 0) in 1 frame(s), first in frame 2"
+    report = check_export(scene, workers=1)
+    assert report.ok() and not report.ok(strict=True)
 
 
-def test_non_negative_colour_is_fine(scene: Path) -> None:
+def test_zero_colour_is_fine(scene: Path) -> None:
     edit(scene / "SkyColor" / "frame_1.EXR", lambda c: c["R"].__setitem__((0, 0), 0.0))
-    assert problems(scene, "range") == []
+    assert problems(scene, "range") == [] and problems(scene, "negative-colour") == []
