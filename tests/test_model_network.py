@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from lmv_cli.core.color import gamma_log, inv_gamma_log
+from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.conventions import backward_warp as np_backward_warp
 from lmv_cli.core.errors import ConfigError, InputError
+from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.lmv import learnable_mv
 from lmv_cli.core.model.streaming import FeatureStreaming, GateCell, StreamState
+from lmv_cli.core.model.warp import backward_warp
 
 IMAGE_FIELDS = ("color", "color_no_st", "light_no_st", "sky", "st_color", "st_alpha")
 
@@ -47,15 +50,8 @@ def make_net(preset: str = "fsnet", seed: int = 0, **options) -> FSNet:
 
 
 def zero_motion_and_residual(net: FSNet) -> None:
-    """Make every predicted flow and the residual exactly 0: the flow channels of each decoder block's
-    deconvolution (4 per history frame, only frame 0 at full resolution) and the whole output head."""
-    with torch.no_grad():
-        for j, block in enumerate(net.decoder.blocks):
-            n = 12 if j < 3 else 4
-            block.up.weight[:, :n] = 0
-            block.up.bias[:n] = 0
-        net.decoder.head.out.weight.zero_()
-        net.decoder.head.out.bias.zero_()
+    """Make every predicted flow and the residual exactly 0 (`init_as_warp_`, checked below)."""
+    net.init_as_warp_()
 
 
 def predicted_state(net: FSNet, inputs: NetInputs) -> StreamState:
@@ -223,6 +219,121 @@ def test_learnable_mv_gathers_the_rendered_mv_where_smv0_points():
         torch.testing.assert_close(lmv, expected + 0.25, rtol=0, atol=1e-4)
 
 
+# ----------------------------------------------------------------------------------------------- warp init
+
+
+def test_init_as_warp_zeroes_exactly_the_flow_logits_and_the_head():
+    net = make_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.init_as_warp_()
+    after = net.state_dict()
+    for j, n in enumerate((12, 12, 12, 4)):
+        up = f"decoder.blocks.{j}.up"
+        assert after[f"{up}.weight"][:, :n].abs().max() == 0 and after[f"{up}.bias"][:n].abs().max() == 0
+        torch.testing.assert_close(after[f"{up}.weight"][:, n:], before[f"{up}.weight"][:, n:], rtol=0, atol=0)
+    assert after["decoder.head.out.weight"].abs().max() == 0 and after["decoder.head.out.bias"].abs().max() == 0
+    untouched = [k for k in after if ".up." not in k and not k.startswith("decoder.head.out")]
+    assert all(torch.equal(after[k], before[k]) for k in untouched)
+
+
+@pytest.mark.parametrize("warp", ["exact", "original"])
+def test_untrained_warp_init_predicts_the_rendered_mv_warp(warp):
+    """`model.init: warp` (the default): the untrained network's prediction is t−1 warped by the rendered
+    MV (per-pixel, random), demodulated by t−1's BRDF colour and re-modulated by the current one, sky and
+    translucency warped alike; computed independently with the numpy reference warp."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(preset="fsnet_small", warp=warp))
+    b, h, w = 2, 32, 48
+    inputs = make_inputs(b, h, w, seed=4, mv_scale=0.3)
+    with torch.no_grad():
+        out = net(inputs)
+    h0 = inputs.history[0]
+
+    def warp_np(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [torch.from_numpy(np_backward_warp(x[i].numpy(), inputs.merged_mv[0][i].numpy(), warp)) for i in range(b)]
+        )
+
+    light = inv_gamma_log(warp_np(gamma_log(h0.color_no_st / h0.brdf_color)))
+    sky, mask = inv_gamma_log(warp_np(h0.sky)), inputs.sky_mask
+    st_alpha, st_color = warp_np(h0.st_alpha), inv_gamma_log(warp_np(h0.st_color))
+    no_st = light * inputs.brdf_color * (1 - mask) + sky * mask
+    for name, expected in [("light_no_st", light), ("sky", sky), ("st_alpha", st_alpha), ("color_no_st", no_st)]:
+        torch.testing.assert_close(getattr(out, name), expected, rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(out.color, no_st * st_alpha + st_color, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.lmv1, inputs.merged_mv[0], rtol=0, atol=0)
+    torch.testing.assert_close(out.lmv2, inputs.merged_mv[0], rtol=0, atol=0)
+    assert all(float(f.abs().max()) == 0.0 for _, f in out.flows)
+
+
+def test_warp_init_still_trains_every_parameter_after_one_step():
+    """The zeroed head blocks the gradient to the head's first layer at step 0 only: after one AdamW
+    step every parameter gets a finite, non-zero gradient."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig())
+    assert ModelConfig().init == "warp"
+    inputs = make_inputs(2, 32, 48)
+    state = predicted_state(net, inputs)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    output_sum(net(inputs, state)).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    output_sum(net(inputs, state)).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_random_init_keeps_pytorch_defaults():
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(init="random", warp="original"))
+    assert net.decoder.head.out.weight.abs().max() > 0 and net.warp == net.decoder.warp == "original"
+
+
+# ----------------------------------------------------------------------------------------------- warp convention
+
+
+@pytest.mark.parametrize("warp,pixels_per_unit", [("exact", (48 / 2, 32 / 2)), ("original", (47 / 2, 31 / 2))])
+def test_warp_conventions_move_by_their_pixel_scale(warp, pixels_per_unit):
+    """A motion of d moves d·W/2 px ("exact") or d·(W−1)/2 px ("original"); both agree with the numpy
+    reference on a random field, with border clamping."""
+    h, w = 32, 48
+    x = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w)
+    shift = torch.tensor([3 / pixels_per_unit[0], -2 / pixels_per_unit[1]]).view(1, 2, 1, 1).expand(1, 2, h, w)
+    out = backward_warp(x, shift, convention=warp)
+    torch.testing.assert_close(out[..., 2:-2, 3:-3], x[..., 4:, :-6], rtol=0, atol=1e-2)  # 3 px right, 2 px up
+    g = torch.Generator().manual_seed(1)
+    image, mv = torch.rand(3, h, w, generator=g), 0.4 * (torch.rand(2, h, w, generator=g) - 0.5)
+    ref = torch.from_numpy(np_backward_warp(image.numpy(), mv.numpy(), warp))
+    torch.testing.assert_close(backward_warp(image[None], mv[None], convention=warp)[0], ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("warp,half_width", [("exact", 16 / 2), ("original", 15 / 2)])
+def test_merged_motion_vectors_follow_the_warp_convention(warp, half_width):
+    """M_1 = mv_{t−1} gathered (nearest, zeros outside) 2 px to the left of p, plus M_0 = mv_t."""
+    from lmv_cli.core.inputs import merged_motion_vectors
+
+    h, w = 8, 16
+    mv_t = torch.zeros(1, 2, h, w)
+    mv_t[:, 0] = 2 / half_width  # 2 px right in this convention
+    ramp = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w) / 100
+    mv_1 = torch.cat((ramp, -ramp), 1)
+    _, m1 = merged_motion_vectors([mv_t, mv_1], convention=warp)
+    expected = mv_t.clone()
+    expected[..., 2:] += mv_1[..., :-2]
+    torch.testing.assert_close(m1, expected, rtol=0, atol=1e-6)
+
+
+def test_original_warp_convention_differs_from_the_exact_one():
+    net = make_net("fsnet_small")
+    inputs = make_inputs(1, 32, 48, mv_scale=0.3)
+    with torch.no_grad():
+        exact = net(inputs).color
+        net.warp = net.decoder.warp = "original"
+        original = net(inputs).color
+    assert (exact - original).abs().max() > 1e-3
+
+
 # ----------------------------------------------------------------------------------------------- clamp
 
 
@@ -365,6 +476,8 @@ def test_bad_options_are_config_errors():
         FSNet(mv_gather="cubic")
     with pytest.raises(ConfigError, match=r"clamp: expected one of \('per_sample', 'batch'\), got 'global'"):
         FSNet(clamp="global")
+    with pytest.raises(ConfigError, match=r"warp: expected one of \('exact', 'original'\), got 'ndc'"):
+        FSNet(warp="ndc")
     with pytest.raises(ConfigError, match=r"unknown model preset 'huge' \(presets: fsnet, fsnet_small\)"):
         FSNet.from_preset("huge")
     with pytest.raises(ConfigError, match=r"FSNet needs history_channels=10"):

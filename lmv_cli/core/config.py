@@ -33,6 +33,18 @@ class ModelConfig:
     preset: str = "fsnet"
     mv_gather: Literal["nearest", "bilinear"] = "nearest"  # gather of the rendered MV at p − smv0 (study §4.5)
     clamp: Literal["per_sample", "batch"] = "per_sample"  # residual clamp by max(base): per sample fixes the original
+    warp: Literal["exact", "original"] = "exact"  # exact: d moves d·W/2 px; original: the released grid, d·(W−1)/2
+    compat: Literal["none", "original"] = "none"  # original: sets mv_gather, clamp, warp to the released network's
+    init: Literal["warp", "random"] = "warp"  # warp: untrained net = rendered-MV warp; random: PyTorch default only
+
+    def __post_init__(self) -> None:
+        if self.compat == "original":  # the one switch for the released behaviour; it wins over the three options
+            for key, value in ORIGINAL_MODEL_OPTIONS.items():
+                object.__setattr__(self, key, value)
+
+
+ORIGINAL_MODEL_OPTIONS = {"mv_gather": "nearest", "clamp": "batch", "warp": "original"}
+"""The result-changing options under which the `fsnet` preset computes the released network's function."""
 
 
 @dataclass(frozen=True)

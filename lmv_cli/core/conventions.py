@@ -49,14 +49,18 @@ def normalize_depth(depth_cm):
     return depth.astype(np.float32) if isinstance(depth, (np.ndarray, np.generic)) else depth
 
 
-def backward_warp(image: np.ndarray, mv: np.ndarray) -> np.ndarray:
+def backward_warp(image: np.ndarray, mv: np.ndarray, convention: str = "exact") -> np.ndarray:
     """Bilinear backward warp with border clamping: `out(p) = image(p − mv(p))`.
 
     image: (C, H, W); mv: (2, H, W), NDC y down. Sampling positions are pixel centres shifted by
-    `mv · (W/2, H/2)` pixels (the same mapping as `grid_sample(align_corners=False)`).
+    `mv · (W/2, H/2)` pixels (the same mapping as `grid_sample(align_corners=False)`), or with
+    `convention="original"` (the released network's grid, `align_corners=True`) by `mv · ((W−1)/2, (H−1)/2)`.
     """
     c, h, w = image.shape
-    flow = motion_vector_to_pixels(mv)
+    if convention == "original":
+        flow = np.stack([mv[0] * ((w - 1) / 2.0), mv[1] * ((h - 1) / 2.0)])
+    else:
+        flow = motion_vector_to_pixels(mv)
     ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
     sx = np.clip(xs - flow[0], 0.0, w - 1.0)
     sy = np.clip(ys - flow[1], 0.0, h - 1.0)

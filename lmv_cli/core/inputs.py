@@ -132,13 +132,11 @@ def merged_motion_vectors(mvs: Sequence[torch.Tensor], *, convention: str = "exa
     """Merged MVs (study §2.5) from `mvs = [mv_t, mv_{t−1}, mv_{t−2}]` (each (B, 2, H, W), NDC y down,
     `mv_s` maps frame s−1 → s): `M_0 = mv_t`, `M_k = gather(mv_{t−k} at p − M_{k−1}) + M_{k−1}`, so `M_k`
     maps frame t−1−k → t. The gather is nearest with zero padding, as in the original. `convention` is
-    the network's warp convention (`model.warp`)."""
-    if convention != "exact":
-        raise InputError(f"merged motion vectors: warp convention {convention!r} is not supported")
+    the network's warp convention (`model.warp`: "exact" or "original", `model/warp.py`)."""
     merged = [mvs[0]]
     for mv in mvs[1:]:
         prev = merged[-1]
-        merged.append(backward_warp(mv, prev, mode="nearest", padding="zeros") + prev)
+        merged.append(backward_warp(mv, prev, mode="nearest", padding="zeros", convention=convention) + prev)
     return tuple(merged)
 
 

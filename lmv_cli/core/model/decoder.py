@@ -8,8 +8,10 @@ upsampled flow of the level below (a residual flow pyramid, NDC so no magnitude 
 `LMV_k = MV_k↓(p − smv0_k) + smv_res_k`, which warps history frame k's skip. The next decoder block sees
 `[warped skips of all frames, G-buffer skip, all smv0, all smv_res (grouped by kind), T[:, 4n:]]`.
 At full resolution only history frame 0 gets flows (→ LMV1, which warps the opaque colour and the sky);
-the output head returns a 3-channel residual and two raw flow increments that refine LMV1's flows into
-LMV2, which warps the translucency layers.
+the output head reads the *raw* output of the last decoder block (as the released network: its first 4
+channels are the pre-tanh flow logits that LMV1 is made of) and returns a 3-channel residual and two raw
+flow increments that refine LMV1's flows into LMV2, which warps the translucency layers. Every warp and
+gather follows the warp convention `warp` ("exact" or "original", `warp.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.blocks import DecoderBlock, OutputBlock
 from lmv_cli.core.model.lmv import MV_GATHER_MODES, learnable_mv, resize_mv, upsample_flow, warp_feature
+from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
 FSNET_DECODER_MID = (96, 128, 96, 64)
 FSNET_DECODER_OUT = (96, 64, 48, 32)
@@ -64,10 +67,13 @@ class Decoder(nn.Module):
         head_channels: int = 32,
         history_frames: int = 3,
         mv_gather: str = "nearest",
+        warp: str = "exact",
     ):
         super().__init__()
         if mv_gather not in MV_GATHER_MODES:
             raise ConfigError(f"mv_gather: expected one of {MV_GATHER_MODES}, got {mv_gather!r}")
+        if warp not in WARP_CONVENTIONS:
+            raise ConfigError(f"warp: expected one of {WARP_CONVENTIONS}, got {warp!r}")
         flow_channels = FLOWS_PER_FRAME * history_frames
         if min(out_channels[:-1]) < flow_channels or out_channels[-1] < FLOWS_PER_FRAME:
             raise ConfigError(
@@ -75,6 +81,7 @@ class Decoder(nn.Module):
             )
         self.history_frames = history_frames
         self.mv_gather = mv_gather
+        self.warp = warp
         in_channels = [history_frames * bottleneck_channels + gbuffer_bottleneck_channels]
         for j in range(1, 4):  # block j consumes the skips of level L = 4 − j (skip index L − 1)
             s = 3 - j
@@ -102,8 +109,8 @@ class Decoder(nn.Module):
             level = 4 - j
             pairs = self._flows(t, self.history_frames, previous)
             size = tuple(t.shape[-2:])
-            lmvs = [learnable_mv(resize_mv(mv, size), *pair, mode=self.mv_gather) for mv, pair in zip(mvs, pairs)]
-            warped = [warp_feature(history_skips[k][level - 1], lmv) for k, lmv in enumerate(lmvs)]
+            lmvs = [self._lmv(resize_mv(mv, size), pair) for mv, pair in zip(mvs, pairs)]
+            warped = [warp_feature(history_skips[k][level - 1], lmv, convention=self.warp) for k, lmv in enumerate(lmvs)]
             smv0s, smv_ress = [p[0] for p in pairs], [p[1] for p in pairs]
             rest = t[:, FLOWS_PER_FRAME * self.history_frames :]
             t = self.blocks[j](torch.cat((*warped, gbuffer_skips[level - 1], *smv0s, *smv_ress, rest), dim=1))
@@ -117,15 +124,25 @@ class Decoder(nn.Module):
     def _full_resolution(
         self, t: torch.Tensor, mv0: torch.Tensor, previous: Flow
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, torch.Tensor]]]:
-        """Level 0, history frame 0 only: LMV1, the output head, LMV2 (study §4.5 steps 6–8)."""
+        """Level 0, history frame 0 only: LMV1, the output head, LMV2 (study §4.5 steps 6–8). The head
+        reads the raw block output t, as the released network (not the flows made from it)."""
         smv0, smv_res = self._flows(t, 1, [previous])[0]
-        lmv1 = learnable_mv(mv0, smv0, smv_res, mode=self.mv_gather)
-        head = self.head(torch.cat((smv0, smv_res, t[:, FLOWS_PER_FRAME:]), dim=1))
+        lmv1 = self._lmv(mv0, (smv0, smv_res))
+        head = self.head(t)
         residual, raw_smv0, raw_smv_res = head.split(HEAD_OUTPUTS, dim=1)
         smv0_2 = smv0 + torch.tanh(raw_smv0)
         smv_res_2 = smv_res + torch.tanh(raw_smv_res)
-        lmv2 = learnable_mv(mv0, smv0_2, smv_res_2, mode=self.mv_gather)
+        lmv2 = self._lmv(mv0, (smv0_2, smv_res_2))
         return residual, lmv1, lmv2, [(0, smv0), (0, smv_res), (0, smv0_2), (0, smv_res_2)]
+
+    def _lmv(self, mv: torch.Tensor, flow: Flow) -> torch.Tensor:
+        """The learnable MV of one history frame at one level, with this decoder's gather and convention."""
+        return learnable_mv(mv, *flow, mode=self.mv_gather, convention=self.warp)
+
+    def flow_logit_channels(self, block: int) -> int:
+        """How many leading output channels of decoder block `block` are read as flow logits (through
+        tanh): 4 per history frame, only frame 0 at full resolution (the last block)."""
+        return FLOWS_PER_FRAME * (1 if block == len(self.blocks) - 1 else self.history_frames)
 
     @staticmethod
     def _flows(t: torch.Tensor, frames: int, previous: Sequence[Flow] | None) -> list[Flow]:

@@ -2,7 +2,9 @@
 Vectors" (study §4), assembled from its parts: history and G-buffer encoders (`encoder.py`), feature
 streaming (`streaming.py`), the decoder with learnable motion vectors (`decoder.py`).
 
-Preset `fsnet` is the released architecture, 2,076,641 parameters. Defects of the original fixed here:
+Preset `fsnet` is the released architecture, 2,076,641 parameters. With `warp="original"`,
+`clamp="batch"` and `mv_gather="nearest"` it computes the released network's function (golden test,
+`tests/test_golden.py`). Defects of the original fixed here:
 - the residual and the prediction are clamped by the maximum of the warped base *per sample*
   (`clamp="per_sample"`); the original used the batch-global maximum through `.item()`, so one bright
   sample changed every other sample's result (`clamp="batch"` reproduces it, without the host sync);
@@ -12,7 +14,10 @@ Preset `fsnet` is the released architecture, 2,076,641 parameters. Defects of th
   tracing/exporting), so one step exports to ONNX;
 - the recurrent encoders get a gradient (see `streaming.py`).
 Result-changing choices are options: `mv_gather` ("nearest" as the original; "bilinear" also trains
-`smv0` through the gather) and `clamp`.
+`smv0` through the gather), `clamp`, and `warp`: "exact" (default) samples at pixel centres so that an
+NDC motion d moves d·W/2 pixels, the exact meaning of UE4 velocity; "original" reproduces the released
+grid (`linspace(−1, 1, W)`, `align_corners=True`: d moves d·(W−1)/2 pixels at every pyramid level).
+`init_as_warp_()` makes an untrained network predict the rendered-MV warp of the previous frame.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs, va
 from lmv_cli.core.model.lmv import resize_mv, warp_feature
 from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, pad_inputs
 from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, StreamState
+from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
 PRESETS: dict[str, dict] = {
     # the released architecture (study §4.3–§4.6): 2,076,641 parameters, ≈113 GMAC at 1280×720 (96 with
@@ -65,10 +71,13 @@ class FSNet(nn.Module):
         head_channels: int = 32,
         mv_gather: str = "nearest",
         clamp: str = "per_sample",
+        warp: str = "exact",
     ):
         super().__init__()
         if clamp not in CLAMP_MODES:
             raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
+        if warp not in WARP_CONVENTIONS:
+            raise ConfigError(f"warp: expected one of {WARP_CONVENTIONS}, got {warp!r}")
         if history_channels != HISTORY_CHANNELS or len(widths) != 5 or len(decoder_mid) != 4 or len(decoder_out) != 4:
             raise ConfigError(
                 f"FSNet needs history_channels={HISTORY_CHANNELS}, 5 encoder widths and 4 decoder widths; got "
@@ -76,6 +85,7 @@ class FSNet(nn.Module):
             )
         self.gbuffer_channels = gbuffer_channels
         self.clamp = clamp
+        self.warp = warp
         self.history_encoder = Encoder(history_channels, tuple(widths))
         self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
         skips = self.history_encoder.skip_channels
@@ -90,6 +100,7 @@ class FSNet(nn.Module):
             out_channels=tuple(decoder_out),
             head_channels=head_channels,
             mv_gather=mv_gather,
+            warp=warp,
         )
 
     @classmethod
@@ -110,6 +121,22 @@ class FSNet(nn.Module):
             "streaming_cells": self.streaming.cells,
         }
         return {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items()}
+
+    @torch.no_grad()
+    def init_as_warp_(self) -> FSNet:
+        """Zero the weights and biases that produce flow logits (the leading output channels of every
+        decoder block's deconvolution, read as smv0 / smv_res through tanh) and the output head's last
+        convolution (residual and the LMV2 increments). Every learned flow and the residual are then 0:
+        the untrained network predicts the previous frame warped by the rendered MV, demodulated by its
+        own BRDF colour and re-modulated by the current one. Gradients still reach every parameter after
+        the first optimizer step (the zeroed layers get a gradient from their non-zero inputs)."""
+        for j, block in enumerate(self.decoder.blocks):
+            n = self.decoder.flow_logit_channels(j)
+            block.up.weight[:, :n] = 0.0  # ConvTranspose2d weight: (in, out, kh, kw)
+            block.up.bias[:n] = 0.0
+        self.decoder.head.out.weight.zero_()
+        self.decoder.head.out.bias.zero_()
+        return self
 
     def forward(self, inputs: NetInputs, state: StreamState | None = None) -> NetOutputs:
         """Predict frame t; every history frame is encoded (cached encodings in `state` are ignored), so
@@ -138,7 +165,7 @@ class FSNet(nn.Module):
     def _predict(self, inputs: NetInputs, state: StreamState) -> tuple[NetOutputs, list[Encoding]]:
         """The pipeline of study §4.5 on the padded frame, cropped back at the end."""
         _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
-        x = pad_inputs(inputs, PAD_MULTIPLE)
+        x = pad_inputs(inputs, PAD_MULTIPLE, self.warp)
         _check_state(state, x)
         gbuffer = self.gbuffer_encoder(x.gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
         history = [
@@ -147,7 +174,8 @@ class FSNet(nn.Module):
         ]
         # bottlenecks are aligned with the rendered motion only, resized to 1/16 (study §4.5 step 4)
         bottlenecks = [
-            warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:])) for e, mv in zip(history, x.merged_mv)
+            warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:]), convention=self.warp)
+            for e, mv in zip(history, x.merged_mv)
         ]
         decoded = self.decoder(
             torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, x.merged_mv
@@ -160,12 +188,14 @@ class FSNet(nn.Module):
         """Shading from the previous frame (study §4.5 steps 9–11), then crop to `size`."""
         h0 = x.history[0]
         # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
-        base = warp_feature(gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR)), decoded.lmv1)
+        warp = self.warp
+        demodulated = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
+        base = warp_feature(demodulated, decoded.lmv1, convention=warp)
         light = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
         opaque = light * x.brdf_color.clamp_min(BRDF_FLOOR)  # re-modulated by the *current* BRDF colour
-        sky = inv_gamma_log(warp_feature(h0.sky, decoded.lmv1))
-        st_color = inv_gamma_log(warp_feature(h0.st_color, decoded.lmv2))
-        st_alpha = warp_feature(h0.st_alpha, decoded.lmv2).clamp(0.0, 1.0)
+        sky = inv_gamma_log(warp_feature(h0.sky, decoded.lmv1, convention=warp))
+        st_color = inv_gamma_log(warp_feature(h0.st_color, decoded.lmv2, convention=warp))
+        st_alpha = warp_feature(h0.st_alpha, decoded.lmv2, convention=warp).clamp(0.0, 1.0)
         no_st = opaque * (1 - x.sky_mask) + sky * x.sky_mask
         color = no_st * st_alpha + st_color
         h, w = size
@@ -177,9 +207,9 @@ class FSNet(nn.Module):
             sky=sky[..., :h, :w],
             st_color=st_color[..., :h, :w],
             st_alpha=st_alpha[..., :h, :w],
-            flows=[(level, crop_flow(f, level, size, padded)) for level, f in decoded.flows],
-            lmv1=crop_flow(decoded.lmv1, 0, size, padded),
-            lmv2=crop_flow(decoded.lmv2, 0, size, padded),
+            flows=[(level, crop_flow(f, level, size, padded, warp)) for level, f in decoded.flows],
+            lmv1=crop_flow(decoded.lmv1, 0, size, padded, warp),
+            lmv2=crop_flow(decoded.lmv2, 0, size, padded, warp),
         )
 
     def _add_residual(self, residual: torch.Tensor, base: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Learnable motion vectors and the motion-field helpers around them (study §4.5).
 
-All motion fields are NDC, y down, full width = full height = 2 (lmv's convention, `warp.py`). A field in
-NDC means the same displacement at every resolution, so resizing it to a pyramid level changes only its
-sampling, never its magnitude.
+All motion fields are NDC, y down, full width = full height = 2 (`warp.py`). A field in NDC means the
+same displacement relative to the frame at every resolution, so resizing it to a pyramid level changes
+only its sampling, never its magnitude. Every warp and gather takes the warp `convention` ("exact" or
+"original", `warp.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lmv_cli.core.model.warp import backward_warp
+from lmv_cli.core.model.warp import WarpConvention, backward_warp
 
 MV_GATHER_MODES = ("nearest", "bilinear")
 
@@ -31,7 +32,9 @@ def upsample_flow(flow: torch.Tensor) -> torch.Tensor:
     return F.interpolate(flow, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-def learnable_mv(mv: torch.Tensor, smv0: torch.Tensor, smv_res: torch.Tensor, *, mode: str) -> torch.Tensor:
+def learnable_mv(
+    mv: torch.Tensor, smv0: torch.Tensor, smv_res: torch.Tensor, *, mode: str, convention: WarpConvention = "exact"
+) -> torch.Tensor:
     """`LMV(p) = MV(p − smv0(p)) + smv_res(p)` (study §4.5); all (B, 2, h, w), NDC y down.
 
     The rendered motion `mv` (already resized to the level) is gathered where the spatial flow `smv0`
@@ -41,13 +44,13 @@ def learnable_mv(mv: torch.Tensor, smv0: torch.Tensor, smv_res: torch.Tensor, *,
     gives it a gradient through the gather.
     """
     smv0 = smv0.to(mv.dtype)
-    return backward_warp(mv, smv0, mode=mode, padding="zeros") + smv_res.to(mv.dtype)
+    return backward_warp(mv, smv0, mode=mode, padding="zeros", convention=convention) + smv_res.to(mv.dtype)
 
 
-def warp_feature(x: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
+def warp_feature(x: torch.Tensor, mv: torch.Tensor, *, convention: WarpConvention = "exact") -> torch.Tensor:
     """Bilinear, border-padded backward warp of a feature or colour map x (B, C, h, w) by mv (B, 2, h, w).
 
     Sampled in the motion field's precision: under bf16 autocast the feature is upcast first, because
     normalised sampling positions in bf16 would be off by pixels at 720p (8-bit mantissa).
     """
-    return backward_warp(x.to(mv.dtype), mv, mode="bilinear", padding="border")
+    return backward_warp(x.to(mv.dtype), mv, mode="bilinear", padding="border", convention=convention)

@@ -1,32 +1,62 @@
-"""Differentiable warp primitives (study §2.6) in lmv's convention (see `lmv_cli.core.conventions`).
+"""Differentiable warp primitives (study §2.6) in two conventions (see `lmv_cli.core.conventions`).
 
-`backward_warp(x, mv)` gathers `out(p) = x(p − mv(p))` with `mv` in NDC, y down, full width = 2, so a
-motion of `mv_x` moves `mv_x · W/2` pixels exactly (`grid_sample(align_corners=False)`). The numpy
-`conventions.backward_warp` is the reference this is tested against.
+`backward_warp(x, mv)` gathers `out(p) = x(p − mv(p))` with `mv` in NDC, y down, full width = 2.
+
+- `convention="exact"` (lmv's default): sample points are pixel centres and a motion of `mv_x` moves
+  `mv_x · W/2` pixels (`grid_sample(align_corners=False)`), the exact meaning of UE4 velocity. The numpy
+  `conventions.backward_warp` is the reference this is tested against.
+- `convention="original"` (the released network, study §2.6): the base grid is `linspace(−1, 1, W)`,
+  sampled with `align_corners=True`, so the first and last pixel centres sit at ±1 and a motion of
+  `mv_x` moves `mv_x · (W−1)/2` pixels. At a pyramid level of width w the same NDC value moves
+  `mv_x · (w−1)/2` there, so the two conventions differ most at the coarse levels.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
+from lmv_cli.core.errors import ConfigError
 
-def base_grid(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Normalised pixel-centre coordinates (1, H, W, 2), x then y, in (−1, 1) (align_corners=False)."""
-    ys = (torch.arange(height, device=device, dtype=dtype) * 2 + 1) / height - 1
-    xs = (torch.arange(width, device=device, dtype=dtype) * 2 + 1) / width - 1
+WarpConvention = Literal["exact", "original"]
+WARP_CONVENTIONS: tuple[str, ...] = ("exact", "original")
+
+
+def base_grid(
+    height: int, width: int, *, device=None, dtype=torch.float32, convention: WarpConvention = "exact"
+) -> torch.Tensor:
+    """Normalised pixel-centre coordinates (1, H, W, 2), x then y: in (−1, 1) for "exact"
+    (align_corners=False), `linspace(−1, 1, ·)` for "original" (align_corners=True)."""
+    if convention == "original":
+        ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
+        xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
+    else:
+        ys = (torch.arange(height, device=device, dtype=dtype) * 2 + 1) / height - 1
+        xs = (torch.arange(width, device=device, dtype=dtype) * 2 + 1) / width - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack((gx, gy), dim=-1).unsqueeze(0)
 
 
 def backward_warp(
-    x: torch.Tensor, mv: torch.Tensor, *, mode: str = "bilinear", padding: str = "border"
+    x: torch.Tensor,
+    mv: torch.Tensor,
+    *,
+    mode: str = "bilinear",
+    padding: str = "border",
+    convention: WarpConvention = "exact",
 ) -> torch.Tensor:
     """Warp x (B, C, H, W) by mv (B, 2, H, W), NDC y down: `out(p) = x(p − mv(p))`.
 
     `mode` is "bilinear" or "nearest" (nearest has no gradient w.r.t. mv, study §4.5); `padding` is
-    "border" (colours, features) or "zeros" (motion-vector gathers, study §2.5).
+    "border" (colours, features) or "zeros" (motion-vector gathers, study §2.5); `convention` is
+    "exact" or "original" (module docstring).
     """
-    b, _, h, w = x.shape
-    grid = base_grid(h, w, device=x.device, dtype=mv.dtype) - mv.permute(0, 2, 3, 1)
-    return F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode=padding, align_corners=False)
+    if convention not in WARP_CONVENTIONS:
+        raise ConfigError(f"warp: expected one of {WARP_CONVENTIONS}, got {convention!r}")
+    _, _, h, w = x.shape
+    grid = base_grid(h, w, device=x.device, dtype=mv.dtype, convention=convention) - mv.permute(0, 2, 3, 1)
+    return F.grid_sample(
+        x, grid.to(x.dtype), mode=mode, padding_mode=padding, align_corners=convention == "original"
+    )

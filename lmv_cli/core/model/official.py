@@ -1,0 +1,87 @@
+"""Weights of the original FSNet code (`VicRanger/learnable-motion-vector`, `ShadeNet`) → lmv.
+
+The released network and lmv's `fsnet` preset have the same 111 tensors with the same shapes; only the
+names differ (study §4, golden README §1). `official_name(lmv_key)` spells an lmv parameter name the
+way the original's state dict does; the mapping is one-to-one, so `to_lmv_state_dict` renames an
+official state dict by inverting it and names the first offending key of anything else. The three
+recurrent encoders are numbered the other way round: official 0/1/2 read the decoder outputs at
+1/8, 1/4, 1/2; lmv numbers them by level starting at 1/2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lmv_cli.core.errors import CheckpointError
+
+_PARTS = (("history_encoder.", "scene_color_encoder."), ("gbuffer_encoder.", "shade_encoder."))
+_ENCODER = {"conv1": "seq.conv1", "act": "seq.prelu_1", "conv2": "seq.conv2"}
+_DECODER_BLOCK = {
+    "conv": "single_conv.0",
+    "act": "single_conv.prelu_1",
+    "res.conv1": "res_block.conv1.0",
+    "res.act1": "res_block.conv1.prelu_1",
+    "res.conv2": "res_block.conv5",
+    "res.act2": "res_block.single_norm_act.prelu_1",
+    "up": "deconv",
+}
+_HEAD = {"conv": "conv1x1.0", "act": "conv1x1.prelu_1", "out": "output1x1"}
+
+
+def official_name(key: str, recurrent_levels: int = 3) -> str:
+    """The original's state-dict name of lmv parameter `key` (e.g. `decoder.blocks.0.up.weight` →
+    `shade_decoder.decoders.0.deconv.weight`); `ValueError` for a name outside the `fsnet` layout."""
+    module, _, leaf = key.rpartition(".")
+    for ours, theirs in _PARTS:
+        if module.startswith(ours):
+            rest = module[len(ours) :]
+            m = re.fullmatch(r"(input_block|stages\.(\d+))\.(conv1|act|conv2)", rest)
+            if m:
+                stage = "input_block" if m[2] is None else f"encoders.{m[2]}"
+                return f"{theirs}{stage}.{_ENCODER[m[3]]}.{leaf}"
+    m = re.fullmatch(r"decoder\.blocks\.(\d+)\.(.+)", module)
+    if m and m[2] in _DECODER_BLOCK:
+        return f"shade_decoder.decoders.{m[1]}.{_DECODER_BLOCK[m[2]]}.{leaf}"
+    m = re.fullmatch(r"decoder\.head\.(.+)", module)
+    if m and m[1] in _HEAD:
+        return f"shade_decoder.output_block.{_HEAD[m[1]]}.{leaf}"
+    m = re.fullmatch(r"streaming\.recurrent_encoders\.(\d+)\.conv", module)
+    if m:
+        return f"recurrent_encoders.{recurrent_levels - 1 - int(m[1])}.compress_conv.{leaf}"
+    m = re.fullmatch(r"streaming\.cells\.(\d+)\.conv", module)
+    if m:
+        return f"recurrent_blocks.{m[1]}.conv.{leaf}"
+    raise ValueError(f"no official name for lmv parameter {key!r}")
+
+
+def to_lmv_state_dict(
+    official: Mapping[str, Any], model: torch.nn.Module, path: str | Path | None = None
+) -> dict[str, torch.Tensor]:
+    """Rename an official state dict to `model`'s names (float32); `CheckpointError` naming the first
+    unexpected, non-tensor, wrongly shaped or missing key, in the official spelling."""
+    own = model.state_dict()
+    levels = len(model.streaming.recurrent_encoders)
+    names = {official_name(k, levels): k for k in own}
+    state: dict[str, torch.Tensor] = {}
+    for key, value in official.items():
+        if key not in names:
+            raise CheckpointError(
+                f"unexpected key '{key}' (not a parameter of the released FSNet; another architecture?)", path=path
+            )
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"key '{key}' is a {type(value).__name__}, not a tensor", path=path)
+        expected = tuple(own[names[key]].shape)
+        if tuple(value.shape) != expected:
+            raise CheckpointError(
+                f"key '{key}' has shape {tuple(value.shape)}, the released FSNet has {expected}", path=path
+            )
+        state[names[key]] = value.detach().float()
+    for key in names:
+        if key not in official:
+            raise CheckpointError(f"weights lack key '{key}' (a partial checkpoint or another architecture?)", path=path)
+    return state
