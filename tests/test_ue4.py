@@ -34,6 +34,21 @@ def ue4_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(UE4, tmp_path / "ue4"))
 
 
+_CPP_TOKEN = re.compile(r'"(?:\\.|[^"\\\n])*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
+
+
+def code_of(path: Path) -> str:
+    """A C++ file's text with its comments blanked (string literals kept), so that a name mentioned
+    only in a comment does not satisfy a search for code."""
+    return _CPP_TOKEN.sub(lambda m: m.group(0) if m.group(0).startswith('"') else " ", path.read_text())
+
+
+def test_code_of_blanks_comments_but_not_strings(tmp_path: Path) -> None:
+    path = tmp_path / "a.cpp"
+    path.write_text('// SetMotionBlur(false)\nint a; /* FApp::SetUseFixedTimeStep(true)\n */ T(TEXT("x // y"));\n')
+    assert code_of(path) == ' \nint a;   T(TEXT("x // y"));\n'
+
+
 def renamed(folder: str, new: str) -> tuple:
     return tuple(dataclasses.replace(b, folder=new) if b.folder == folder else b for b in BUFFERS)
 
@@ -182,7 +197,7 @@ def struct_fields(header: str, struct: str) -> list[str]:
 
 
 def test_capture_items_use_exactly_the_struct_fields() -> None:
-    fields = struct_fields((SOURCE / "Public" / "CaptureManager.h").read_text(), "FCaptureItem")
+    fields = struct_fields(code_of(SOURCE / "Public" / "CaptureManager.h"), "FCaptureItem")
     assert fields == ["BufferName", "PPMaterial", "bSkyOnly", "bAntiAliased"]
     items = re.findall(r"\(([^()]*)\)", (UE4 / "CaptureItems.txt").read_text())
     assert len(items) == len(BUFFERS)
@@ -217,9 +232,9 @@ def declared_methods(header: str, cls: str) -> set[str]:
     ("LmvCapture.h", "FLmvCaptureModule"),
 ])
 def test_every_declared_method_is_defined(header: str, cls: str) -> None:
-    declared = declared_methods((SOURCE / "Public" / header).read_text(), cls)
+    declared = declared_methods(code_of(SOURCE / "Public" / header), cls)
     assert declared, f"no declarations parsed in {header}"
-    code = "\n".join(p.read_text() for p in sorted((SOURCE / "Private").glob("*.cpp")))
+    code = "\n".join(code_of(p) for p in sorted((SOURCE / "Private").glob("*.cpp")))
     undefined = sorted(name for name in declared if not re.search(rf"\b{cls}::{name}\(", code))
     assert undefined == []
 
@@ -234,13 +249,13 @@ def test_cpp_has_no_stubs_and_no_manual_memory_management() -> None:
 
 def test_cpp_uses_the_fixes_the_issue_asks_for() -> None:
     sources = ("CaptureManager.cpp", "CaptureManagerSetup.cpp")
-    code = "\n".join((SOURCE / "Private" / name).read_text() for name in sources)
+    code = "\n".join(code_of(SOURCE / "Private" / name) for name in sources)
     for api in ("FApp::SetUseFixedTimeStep(true)", "FApp::SetFixedDeltaTime(", "SetPlaybackPosition(",
                 "SetMotionBlur(false)", "SetEyeAdaptation(false)", "AEM_Manual", "SetSeparateTranslucency(true)",
                 "bAlwaysPersistRenderingState = true", "PRM_UseShowOnlyList", "SCS_FinalColorHDR",
                 "PF_A32B32G32R32F", "RCM_MinMax", "r.BasePassForceOutputsVelocity", "TG_PrePhysics"):
         assert api in code, api
-    writer = (SOURCE / "Private" / "LmvFrameWriter.cpp").read_text()
+    writer = code_of(SOURCE / "Private" / "LmvFrameWriter.cpp")
     assert "EImageFormat::EXR" in writer and "ERGBFormat::RGBA;" in writer and "FloatRGBA, 32)" in writer
 
 
