@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo_out
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow mutate bench clean
 
 # torch goes in first and pinned: a loose requirement would pull a CUDA build and its packages.
 $(VENV)/.installed: pyproject.toml
@@ -37,9 +37,16 @@ test: $(VENV)/.installed-dev
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m slow
 
+# Mutation testing (README, "Mutation testing"): slow, never part of `make test`. MUTATE picks modules by
+# mutant-name glob, e.g. `make mutate MUTATE="lmv_cli.core.losses.* lmv_cli.core.metrics.*"`.
+MUTATE ?= lmv_cli.core.*
+mutate: $(VENV)/.installed-dev
+	nice -n 15 $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTATE),"$(m)")
+	$(PY) tests/mutation/summary.py $(foreach m,$(MUTATE),$(subst *,,$(m)))
+
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_model
 	$(PY) -m benchmarks.bench_pack
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache mutants
