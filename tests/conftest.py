@@ -48,3 +48,19 @@ def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
 def synth_scene(synth_factory: SynthFactory) -> Path:
     """A small synthetic scene folder in the UE4 export layout (occlusion, 96x64, 8 frames, seed 0)."""
     return synth_factory()
+
+
+@pytest.fixture(scope="session")
+def eval_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A packed store of two synth scenes (occlusion, translucency; 48x32, 12 frames) for evaluation."""
+    from helpers_evaluate import make_store
+
+    return make_store(tmp_path_factory.mktemp("eval_store"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(eval_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An `fsnet_small` model file after a few real optimizer steps on `eval_store`."""
+    from helpers_evaluate import train_tiny_model
+
+    return train_tiny_model(eval_store, tmp_path_factory.mktemp("tiny_model") / "tiny.pt")

@@ -1,0 +1,238 @@
+"""Streaming evaluation (SPEC §6–§7): models and the `warp` / `repeat` baselines on exactly the same frames.
+
+A scene is walked frame by frame in the R P…P pattern of `rollout.rp_schedule` (the first three frames
+rendered, then N predicted after every rendered one). Every model drives its own `Rollout`, so a
+predicted frame's history holds the earlier predictions (and their streamed features) exactly as a
+player would see them; the baselines show the last rendered frame, repeated or warped with the
+rendered motion vectors. Only predicted frames are scored, all methods against the same ground truth.
+
+Memory is bounded: frames are read one at a time from the store and only the last four stay alive.
+
+    records = evaluate_scene(scene, 2, {"model": net}, device="cuda")
+    table = summarize(records)   # per scene and "all", per method: mean of every metric
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from lmv_cli.core import baselines
+from lmv_cli.core.errors import CheckpointError, InputError
+from lmv_cli.core.inputs import CHANNELS, CURRENT_BUFFERS, TARGET_BUFFERS, Targets, assemble_targets
+from lmv_cli.core.metrics import flip, frame_metrics
+from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
+from lmv_cli.core.progress import ProgressFn, report
+from lmv_cli.core.rollout import RENDERED_BUFFERS, Rollout, rp_schedule
+
+BASELINES = ("warp", "repeat")
+"""Baselines every evaluation reports beside the models (SPEC §6)."""
+METRICS = ("psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st")
+"""Metrics of every scored frame: all layers, no-translucency, translucency-only (`metrics.frame_metrics`)."""
+FLIP_METRICS = ("flip_hdr", "flip_ldr")
+"""ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
+OVERALL = "all"
+"""Key of the summary over every scene."""
+FRAME_BUFFERS = tuple(dict.fromkeys(CURRENT_BUFFERS + RENDERED_BUFFERS + TARGET_BUFFERS))
+"""Store buffers read per frame: G-buffer, rendered history layers and ground truth."""
+GBUFFER_BUFFERS = ("world_normal", "depth", "roughness", "metallic")
+"""Buffers of the network's G-buffer input (`inputs.gbuffer_input`)."""
+DATA_META_KEY = "data"
+"""Key of a model file's `meta` under which training records `data_signature` of its store."""
+
+
+@dataclass
+class FrameRecord:
+    """One frame of a scene: whether it was predicted, how far back the last rendered frame is, and
+    (predicted frames only) each method's metrics: method name → metric name → value."""
+
+    scene: str
+    frame: int
+    predicted: bool
+    source: int  # distance to the last rendered frame: 0 for a rendered frame, 1..N for a predicted one
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    """Means over the predicted frames of one scene (or all scenes): method → metric → mean."""
+
+    scene: str
+    frames: int  # predicted (scored) frames
+    methods: dict[str, dict[str, float]]
+
+
+OnFrame = Callable[[FrameRecord, Mapping[str, NetOutputs], Targets], None]
+"""Called for every frame (rendered ones too, with no outputs): the record, each method's prediction
+and the ground truth. `lmv extrapolate` writes its images from here."""
+
+
+def evaluate_scene(
+    scene,
+    n: int,
+    models: Mapping[str, torch.nn.Module],
+    *,
+    device: torch.device | str = "cpu",
+    start: int = 0,
+    end: int | None = None,
+    flip_metrics: bool = False,
+    on_frame: OnFrame | None = None,
+    progress: ProgressFn | None = None,
+) -> list[FrameRecord]:
+    """Walk frames `start` … `end`−1 of a store `Scene` in the R P…P pattern with N predictions per
+    rendered frame, and score every model (already on `device`) and the baselines on each predicted frame.
+
+    Models run in eval mode without gradient (their previous mode is restored afterwards), each through
+    its own `Rollout` with cached history encodings. Returns one `FrameRecord` per frame walked.
+    """
+    first, stop = _frame_range(scene, n, start, end)
+    clash = [name for name in models if name in BASELINES]
+    if clash:
+        raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
+    schedule = rp_schedule(stop - first, n)
+    rollouts = {name: Rollout(model) for name, model in models.items()}
+    modes = {name: model.training for name, model in models.items()}
+    recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
+    records, source = [], 0
+    try:
+        for model in models.values():
+            model.eval()
+        with torch.no_grad():
+            for i, t in enumerate(range(first, stop)):
+                frame = read_frame(scene, t, device)
+                recent = [frame, *recent[:HISTORY_FRAMES]]
+                source = source + 1 if schedule[i] else 0
+                targets = assemble_targets(frame)
+                record, outputs = _step(scene.name, t, recent, targets, source, rollouts, flip_metrics)
+                records.append(record)
+                if on_frame is not None:
+                    on_frame(record, outputs, targets)
+                report(progress, scene.name, i + 1, stop - first)
+    finally:
+        for name, model in models.items():
+            model.train(modes[name])
+    return records
+
+
+def _step(
+    scene: str,
+    t: int,
+    recent: list[dict[str, torch.Tensor]],
+    targets: Targets,
+    source: int,
+    rollouts: Mapping[str, Rollout],
+    use_flip: bool,
+) -> tuple[FrameRecord, dict[str, NetOutputs]]:
+    """Advance every rollout by frame t (`recent[0]`); predict and score it when `source` > 0."""
+    frame = recent[0]
+    if source == 0:
+        for rollout in rollouts.values():
+            rollout.history.advance_rendered(frame)
+        return FrameRecord(scene, t, False, 0), {}
+    outputs: dict[str, NetOutputs] = {}
+    for name, rollout in rollouts.items():
+        outputs[name] = rollout.predict(frame)
+        rollout.history.advance_predicted(frame, outputs[name])
+    outputs["warp"] = baselines.warp(recent, source)
+    outputs["repeat"] = baselines.repeat(recent, source)
+    metrics = {name: score(out, targets, use_flip) for name, out in outputs.items()}
+    return FrameRecord(scene, t, True, source, metrics), outputs
+
+
+def score(outputs: NetOutputs, targets: Targets, use_flip: bool = False) -> dict[str, float]:
+    """The metrics of one prediction of a single frame (batch 1) as plain floats (`METRICS`, `FLIP_METRICS`)."""
+    values = {name: float(v[0]) for name, v in frame_metrics(outputs, targets).items()}
+    if use_flip:
+        values["flip_hdr"] = float(flip(outputs.color, targets.scene_color, "HDR")[0])
+        values["flip_ldr"] = float(flip(outputs.color, targets.scene_color, "LDR")[0])
+    return values
+
+
+def read_frame(scene, t: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Frame t of a store `Scene` as the frame dict of the rollout: buffer → float32 (1, C, H, W)."""
+    arrays = scene.frame(t, FRAME_BUFFERS)
+    return {name: torch.as_tensor(a).to(device=device, dtype=torch.float32).unsqueeze(0) for name, a in arrays.items()}
+
+
+def data_signature(store) -> dict:
+    """What a network trained on `store` depends on (plain data, for a model file's `meta["data"]`):
+    the store format version, the channels of every buffer the network reads, and the conversions
+    (BRDF floor, depth normalisation, LUT hash, …) that derived its inputs."""
+    buffers = store.attrs.get("layout", {}).get("buffers", {})
+    return {
+        "format_version": store.attrs.get("format_version"),
+        "channels": {name: buffers.get(name, {}).get("channels") for name in FRAME_BUFFERS},
+        "conversions": store.attrs.get("conversions", {}),
+    }
+
+
+def check_model_store(model: torch.nn.Module, meta: Mapping, store, model_path) -> None:
+    """Refuse (`CheckpointError` naming the model file) a model that cannot run on `store`, before any
+    work: buffer channels that differ from what the network reads, a G-buffer width the network was not
+    built for, or (when the model records its training data) another format version or other conversions."""
+    found = data_signature(store)
+    for name, channels in found["channels"].items():
+        if channels != CHANNELS[name]:
+            raise CheckpointError(f"store {store.path} has {channels} channel(s) of '{name}', the network reads "
+                                  f"{CHANNELS[name]}", path=model_path)
+    gbuffer = sum(CHANNELS[name] for name in GBUFFER_BUFFERS)
+    if getattr(model, "gbuffer_channels", gbuffer) != gbuffer:
+        raise CheckpointError(f"network takes {model.gbuffer_channels} G-buffer channels, store {store.path} "
+                              f"provides {gbuffer}", path=model_path)
+    trained = meta.get(DATA_META_KEY)
+    if not isinstance(trained, Mapping):
+        return
+    if "format_version" in trained and trained["format_version"] != found["format_version"]:
+        raise CheckpointError(f"trained on store format version {trained['format_version']}, store {store.path} "
+                              f"has {found['format_version']}; repack it or use a matching model", path=model_path)
+    conversions = trained.get("conversions", found["conversions"])
+    differ = [k for k in sorted(set(conversions) | set(found["conversions"]))
+              if conversions.get(k) != found["conversions"].get(k)]
+    if differ:
+        key = differ[0]
+        raise CheckpointError(f"trained on store conversions with {key} = {conversions.get(key)!r}, store "
+                              f"{store.path} has {found['conversions'].get(key)!r}; repack it or use a matching "
+                              "model", path=model_path)
+
+
+def _frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
+    """Check N and the frame range against the scene; the range must hold at least one predicted frame."""
+    if not 1 <= n <= HISTORY_FRAMES:
+        raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_FRAMES}, got {n}")
+    stop = scene.frames if end is None else end
+    if start < 0 or stop > scene.frames or stop <= start:
+        raise InputError(f"scene {scene.name}: frame range {start}..{stop - 1} is outside its frames 0..{scene.frames - 1}")
+    if stop - start <= HISTORY_FRAMES:
+        raise InputError(
+            f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_FRAMES + 1} "
+            f"({HISTORY_FRAMES} rendered history frames before the first prediction)"
+        )
+    return start, stop
+
+
+def summarize(records: Sequence[FrameRecord]) -> dict[str, Summary]:
+    """Means of every metric over the predicted frames, per scene (in order of appearance) and over all
+    scenes (`OVERALL`, the mean over every scored frame). A PSNR of +inf (identical images) keeps the
+    mean at +inf: the figure is honest that some frame was exact."""
+    groups: dict[str, list[FrameRecord]] = {}
+    for record in records:
+        if record.predicted:
+            groups.setdefault(record.scene, []).append(record)
+    scored = [r for rs in groups.values() for r in rs]
+    summaries = {scene: _summary(scene, rs) for scene, rs in groups.items()}
+    summaries[OVERALL] = _summary(OVERALL, scored)
+    return summaries
+
+
+def _summary(scene: str, records: Sequence[FrameRecord]) -> Summary:
+    methods: dict[str, dict[str, float]] = {}
+    for method in (records[0].metrics if records else {}):
+        names = records[0].metrics[method]
+        methods[method] = {m: _mean([r.metrics[method][m] for r in records]) for m in names}
+    return Summary(scene, len(records), methods)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
