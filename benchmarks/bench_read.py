@@ -12,9 +12,12 @@ alike:
 - verified: `chunks.read_chunk` of each buffer (read file, crc32c, Blosc decompress) — the reader's path;
 - unverified: the same with the checksum skipped (`verify=False`) — the baseline;
 - reader: `Scene.frame(t)`, the public API (verified; adds metadata checks once per scene);
-- zarr: zarr's own `array[t]` of each buffer (its crc32c codec included), for reference.
+- zarr: zarr's own `array[t]` of each buffer (its crc32c codec included), for reference;
+- crc32c: the checksums alone, over the frame's chunk bytes already in memory.
 
-Figures: median ms per frame of each, and checksum cost = (verified − unverified) / verified.
+Figures: median ms per frame of each, and the checksum cost two ways: crc32c / verified (direct; what
+the acceptance judges, as it is stable under load), and (verified − unverified) / verified (the
+difference of two medians; on a loaded machine it is within noise and can come out negative).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from benchmarks.bench_pack import make_export
 from lmv_cli.core.store import layout, open_store
-from lmv_cli.core.store.chunks import read_chunk
+from lmv_cli.core.store.chunks import checksum_pair, read_chunk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     scene = open_store(store)[open_store(store).scenes[0]]
     times = measure(scene, args.repeats)
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
-    cost = (med["verified"] - med["unverified"]) / med["verified"]
+    cost = med["crc32c"] / med["verified"]
+    difference = (med["verified"] - med["unverified"]) / med["verified"]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nread benchmark, one 1280x720 frame (15 buffers), {scene.frames} frames x {args.repeats} rounds, "
           f"{os.cpu_count()} cores, load average {load}")
     for name, ms in med.items():
         print(f"{name:>10}: {ms:7.2f} ms/frame (median), {ms / med['unverified']:.3f}x unverified")
-    print(f"checksum cost: {100 * cost:.1f} % of the verified read time (acceptance: < 5 %)")
+    print(f"checksum cost: {100 * cost:.1f} % of the verified read time (crc32c / verified; acceptance: < 5 %); "
+          f"difference of medians: {100 * difference:.1f} %")
     return 0 if cost < 0.05 else 1
 
 
@@ -69,11 +74,13 @@ def measure(scene, repeats: int) -> dict[str, list[float]]:
     arrays = {spec.name: group[spec.name] for spec in layout.BUFFERS}
     chunks = [[(scene.path / layout.chunk_key(spec.name, t), (spec.channels, scene.height, scene.width), spec.dtype)
                for spec in layout.BUFFERS] for t in range(scene.frames)]
+    loaded = [[p.read_bytes() for p, _, _ in frame] for frame in chunks]
     variants = {
         "verified": lambda t: [read_chunk(p, s, d) for p, s, d in chunks[t]],
         "unverified": lambda t: [read_chunk(p, s, d, verify=False) for p, s, d in chunks[t]],
         "reader": lambda t: scene.frame(t),
         "zarr": lambda t: [a[t] for a in arrays.values()],
+        "crc32c": lambda t: [checksum_pair(data) for data in loaded[t]],
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for t in range(scene.frames):  # warm the page cache and every code path once

@@ -181,3 +181,38 @@ def test_a_worker_killed_mid_pack_is_a_clear_error(tmp_path):
     assert "Traceback" not in err
     with pytest.raises(StoreError, match="incomplete"):
         open_store(store)
+
+
+def test_a_second_pack_is_refused_while_the_first_holds_the_lock(tmp_path):
+    """Acceptance 2 (lock): two real `lmv pack` processes on one store. While the first holds the lock
+    (frozen mid-pack with SIGSTOP), a second pack exits 1 naming its PID, readers and capture-check
+    say "being packed"; after `kill -9` of the first, --resume proceeds without any clean-up."""
+    from lmv_cli.core.store.verify import verify_store
+
+    export = write_export(tmp_path / "long", frames=12, height=32, width=48, seed=5)
+    reference, store = tmp_path / "reference.zarr", tmp_path / "s.zarr"
+    pack(export, reference, workers=1)
+    first = subprocess.Popen(lmv_pack(export, store, "--workers", "1"), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while frames_done(store, "long") < 1 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.kill(first.pid, signal.SIGSTOP)
+        assert 0 < frames_done(store, "long") < 12, "the first pack did not stop mid-way"
+        busy = (f"error: {store}: is being packed by another `lmv pack` (PID {first.pid}); wait for it to finish, "
+                "or stop that process and run `lmv pack --resume`")
+        for flags in ((), ("--resume",), ("--overwrite",)):
+            second = subprocess.run(lmv_pack(export, store, "-j", "1", *flags), capture_output=True, text=True)
+            assert second.returncode == 1 and second.stderr.strip() == busy, (flags, second.stderr)
+        with pytest.raises(StoreError, match=rf"store is being packed \(PID {first.pid}\); open it once"):
+            open_store(store)
+        assert "being-packed" in {p.code for p in verify_store(store).errors}
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    with pytest.raises(StoreError, match="incomplete: .* run `lmv pack --resume`"):
+        open_store(store)  # the OS dropped the lock with the process
+    resumed = subprocess.run(lmv_pack(export, store, "--workers", "1", "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_store(reference, store)

@@ -99,7 +99,8 @@ def _aggregate_buffers(layout: SceneLayout, scene: SceneReport, results: list[Fr
         lo = np.nanmin([[c[0] for c in s.ranges] for _, s in per_frame], axis=0)
         hi = np.nanmax([[c[1] for c in s.ranges] for _, s in per_frame], axis=0)
         scene.ranges[folder] = {ch: [float(a), float(b)] for ch, a, b in zip(channels, lo, hi)}
-        for attr, code in (("nan", "nan"), ("inf", "inf"), ("impossible", "negative-colour"), ("out_of_range", "range")):
+        checks = (("nan", "nan"), ("inf", "inf"), ("impossible", "negative-colour"), ("out_of_range", "range"))
+        for attr, code in checks:
             hits = [(k, getattr(s, attr)) for k, s in per_frame if getattr(s, attr)]
             if not hits:
                 continue

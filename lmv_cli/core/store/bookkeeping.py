@@ -22,7 +22,7 @@ from lmv_cli import __version__
 from lmv_cli.core import brdf_lut, derived
 from lmv_cli.core.conventions import DEPTH_NORM_CM
 from lmv_cli.core.errors import StoreError
-from lmv_cli.core.store import layout, metadata
+from lmv_cli.core.store import layout, lock, metadata
 
 if TYPE_CHECKING:
     import zarr
@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 _COMPARED_ON_RESUME = ("format", "format_version", "lmv_version", "source", "scenes", "layout", "conversions")
 
 
-def inspect_output(out: Path, *, resume: bool, overwrite: bool) -> bool:
+def inspect_output(out: Path, *, resume: bool, overwrite: bool, locked: bool = False) -> bool:
     """Apply the output-path rules; return True when `out` holds a store to resume or replace.
+
+    A store another `lmv pack` is writing is refused naming its PID (`locked`: this process holds
+    the lock itself).
 
     A file is always refused; an existing store needs --resume or --overwrite; only a folder that is
     recognisably an lmv store (`layout.recognisable`, damaged metadata included) or an empty folder is
@@ -50,6 +53,9 @@ def inspect_output(out: Path, *, resume: bool, overwrite: bool) -> bool:
         return False
     if not out.is_dir():
         raise StoreError("exists and is not a folder; choose another output path for the store", path=out)
+    holder = None if locked else lock.holder(out)
+    if holder is not None:
+        raise lock.busy(out, holder)
     if not any(p.name != layout.LOCK_FILE for p in out.iterdir()):
         return False
     if not (resume or overwrite):

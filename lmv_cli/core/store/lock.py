@@ -42,9 +42,7 @@ class StoreLock:
                     time.sleep(0.05)
                     continue
                 os.close(fd)
-                raise StoreError(f"is being packed by another `lmv pack` ({_pid_text(self.path)}); wait for it "
-                                 "to finish, or stop that process and run `lmv pack --resume`",
-                                 path=self.store) from None
+                raise busy(self.store, _pid_text(self.path)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -61,6 +59,12 @@ class StoreLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def busy(store: Path, who: str) -> StoreError:
+    """The error of a second writer: `who` is 'PID n' of the pack holding the lock."""
+    return StoreError(f"is being packed by another `lmv pack` ({who}); wait for it to finish, or stop that "
+                      "process and run `lmv pack --resume`", path=store)
 
 
 def holder(store: Path) -> str | None:

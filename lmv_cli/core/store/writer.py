@@ -100,7 +100,7 @@ def pack(
             if not existing:
                 out.mkdir(parents=True, exist_ok=True)
                 writer.acquire()
-                existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)  # raced?
+                existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite, locked=True)  # raced?
             result = _pack_locked(export, out, plans, warnings, existing, overwrite, workers, progress)
     finally:
         writer.release()
