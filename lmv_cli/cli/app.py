@@ -13,6 +13,8 @@ from lmv_cli.cli import capture_check
 from lmv_cli.cli import pack
 from lmv_cli.cli import train
 from lmv_cli.cli import synth
+from lmv_cli.cli import test
+from lmv_cli.cli import extrapolate
 from lmv_cli.cli._common import set_verbose
 
 app = typer.Typer(
@@ -44,6 +46,8 @@ app.command("capture-check")(capture_check.command)
 app.command("pack")(pack.command)
 app.command("train")(train.command)
 app.command("synth")(synth.command)
+app.command("test")(test.command)
+app.command("extrapolate")(extrapolate.command)
 
 
 def main() -> None:

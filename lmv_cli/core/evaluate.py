@@ -87,7 +87,7 @@ def evaluate_scene(
     Models run in eval mode without gradient (their previous mode is restored afterwards), each through
     its own `Rollout` with cached history encodings. Returns one `FrameRecord` per frame walked.
     """
-    first, stop = _frame_range(scene, n, start, end)
+    first, stop = frame_range(scene, n, start, end)
     clash = [name for name in models if name in BASELINES]
     if clash:
         raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
@@ -197,8 +197,9 @@ def check_model_store(model: torch.nn.Module, meta: Mapping, store, model_path) 
                               "model", path=model_path)
 
 
-def _frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
-    """Check N and the frame range against the scene; the range must hold at least one predicted frame."""
+def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
+    """Check N and the frame range `start` … `end`−1 (None: to the last frame) against a scene; the range
+    must hold at least one predicted frame. Returns (start, stop); `InputError` otherwise."""
     if not 1 <= n <= HISTORY_FRAMES:
         raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_FRAMES}, got {n}")
     stop = scene.frames if end is None else end

@@ -1,0 +1,56 @@
+"""`lmv extrapolate STORE`: predict N frames after every rendered one and write them (SPEC §7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+
+
+@lmv_command
+def command(
+    store: Path = typer.Argument(..., help="A store written by `lmv pack` (holds ground truth for every frame)."),
+    scene: Optional[list[str]] = typer.Option(None, "--scene", "-s", help="Scene to extrapolate (repeatable); "
+                                              "default: every scene of the store."),
+    frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
+                               help="N: frames predicted after every rendered frame (1..3; pattern R P..P)."),
+    model: str = typer.Option("bundled", "--model", "-m", help="Model file, run directory (its best model), job "
+                              "directory (newest run) or 'bundled'."),
+    out: Path = typer.Option(Path("extrapolated"), "--out", "-o", help="Output folder; one sub-folder per scene."),
+    start: int = typer.Option(0, "--start", min=0, help="First frame (rendered, with the next two: history)."),
+    end: Optional[int] = typer.Option(None, "--end", min=1, help="Stop before this frame (default: scene end)."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
+    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16 (this lmv runs fp32)."),
+    backend: str = typer.Option("torch", "--backend", help="Inference backend (this lmv has: torch)."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Write the side-by-side MP4 (needs the 'video' "
+                               "extra)."),
+) -> None:
+    """Predict N frames after every rendered frame and write them, with metrics against the ground truth.
+
+    Each predicted frame uses its own G-buffer and motion vectors and the previous frames (rendered or
+    predicted) as history, with feature streaming. Per scene, in OUT/<scene>/: exr/frame_<t>.exr (linear
+    HDR prediction), png/frame_<t>.png (ACES + sRGB preview), contact_sheet.png (prediction | ground
+    truth | error heat-map | warp, a few frames), metrics.csv and metrics.json (per frame: the model,
+    warp and repeat), psnr.png (PSNR over frames, rendered frames grey), video.mp4 (prediction | truth |
+    warp, every frame; `video` extra). OUT/summary.json holds the means.
+    """
+    from lmv_cli.core.infer.extrapolate import extrapolate
+
+    with progress_bar() as progress:
+        result = extrapolate(store, out, model=model, scenes=scene, n=frames, start=start, end=end,
+                             device=device, precision=precision, backend=backend, video=video,
+                             progress=progress)
+    console = stdout_console()
+    for s in result.scenes:
+        summary = result.summaries[s.name].methods
+        figures = ", ".join(f"{m} {v['psnr']:.2f}" for m, v in summary.items())
+        console.print(f"{s.name}: {s.predicted} predicted frame(s); PSNR dB {figures}", highlight=False)
+        if s.video is not None:
+            console.print(f"  video: {s.video}", highlight=False)
+    if result.video_note:
+        console.print(result.video_note, highlight=False)
+    console.print(f"wrote {sum(s.predicted for s in result.scenes)} predicted frame(s) with model "
+                  f"{result.model} -> {result.out}", highlight=False)

@@ -1,0 +1,75 @@
+"""`lmv test MODEL… --data STORE`: models against the warp and repeat baselines, same frames (SPEC §6)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+
+HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_no_st": "PSNR no-ST", "ssim_no_st": "SSIM no-ST",
+           "psnr_st": "PSNR ST", "ssim_st": "SSIM ST", "flip_hdr": "FLIP HDR", "flip_ldr": "FLIP LDR"}
+
+
+@lmv_command
+def command(
+    models: list[str] = typer.Argument(..., help="Model file(s), run director(ies) (best model) or job "
+                                       "director(ies) (newest run), or 'bundled'."),
+    data: Path = typer.Option(..., "--data", "-d", help="A store written by `lmv pack`."),
+    scene: Optional[list[str]] = typer.Option(None, "--scene", "-s", help="Scene to test (repeatable); default: "
+                                              "every scene of the store."),
+    frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
+                               help="N: frames predicted after every rendered frame (1..3; pattern R P..P)."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
+                                        "grey) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, README) "
+                                 "instead of tables."),
+) -> None:
+    """Score models and the repeat/warp baselines on exactly the same predicted frames.
+
+    Streams whole scenes in the pattern R P..P (N predictions after every rendered frame; predictions
+    feed back as history) and prints, per scene and overall, the mean PSNR / SSIM (ACES tonemapped) of
+    the final colour, the no-translucency layer and the translucency layer; FLIP too when the 'metrics'
+    extra is installed. A model that does not beat warp is not done.
+    """
+    from lmv_cli.core.infer.compare import compare
+
+    with progress_bar(not as_json) as progress:
+        result = compare(models, data, scenes=scene, n=frames, device=device, plot=plot, progress=progress)
+    if as_json:
+        from lmv_cli.core.infer.reports import comparison_document
+
+        document = comparison_document(result.records, result.summaries, store=str(result.store), n=result.n,
+                                       models={k: str(v) for k, v in result.models.items()},
+                                       metrics=result.metrics, plot=None if plot is None else str(result.plot))
+        typer.echo(json.dumps(document, allow_nan=False))
+        return
+    _tables(result)
+
+
+def _tables(result) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    for name, summary in result.summaries.items():
+        title = "overall" if name == "all" else f"scene {name}"
+        table = Table(title=f"{title}: {summary.frames} predicted frame(s), N = {result.n}", title_justify="left")
+        table.add_column("method")
+        for metric in result.metrics:
+            table.add_column(HEADERS.get(metric, metric), justify="right")
+        for method, values in summary.methods.items():
+            table.add_row(method, *(_cell(metric, values[metric]) for metric in result.metrics))
+        console.print(table)
+    if result.plot is not None:
+        console.print(f"plot: {result.plot}", highlight=False)
+
+
+def _cell(metric: str, value: float) -> str:
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
