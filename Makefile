@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev,metrics]'
+	$(PY) -m pip install -q -e '.[dev,metrics,video]'
 	touch $@
 
 LMV := $(VENV)/bin/lmv
