@@ -1,0 +1,152 @@
+"""`lmv extrapolate` on the command line with a tiny trained model on a synth store: which frames are
+predicted, EXRs equal to the predictions, every report file, the video, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lmv_cli.cli.app import app
+from lmv_cli.core import exr
+from lmv_cli.core.evaluate import evaluate_scene
+from lmv_cli.core.infer.video import video_available
+from lmv_cli.core.infer.writer import frame_name
+from lmv_cli.core.model.files import load_model, save_model
+from lmv_cli.core.rollout import rp_schedule
+from lmv_cli.core.store import open_store
+
+runner = CliRunner()
+SCENE = "occlusion"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args: str):
+    return runner.invoke(app, ["extrapolate", *map(str, args)])
+
+
+def one_line_error(result, code: int, match: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.output
+    if code == 1:
+        assert len(lines) == 1, result.stderr
+    assert match in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_predicted_frames_follow_the_pattern(eval_store, tiny_model, tmp_path, n):
+    out = tmp_path / "out"
+    result = run(eval_store, "--model", tiny_model, "--scene", SCENE, "--frames", n, "--start", 1, "--out", out,
+                 "--no-video", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    expected = [1 + i for i, p in enumerate(rp_schedule(11, n)) if p]
+    assert sorted(int(p.stem[6:]) for p in (out / SCENE / "exr").glob("*.exr")) == expected
+    assert sorted(int(p.stem[6:]) for p in (out / SCENE / "png").glob("*.png")) == expected
+    rows = list(csv.DictReader((out / SCENE / "metrics.csv").open()))
+    assert [int(r["frame"]) for r in rows] == list(range(1, 12))
+    assert [int(r["predicted"]) for r in rows] == [int(p) for p in rp_schedule(11, n)]
+    assert max(int(r["source"]) for r in rows) == n
+    assert f"{SCENE}: {len(expected)} predicted frame(s)" in result.output
+    assert f"-> {out}" in result.output
+
+
+def test_exrs_hold_the_predictions_and_reports_are_written(eval_store, tiny_model, tmp_path):
+    out = tmp_path / "out"
+    result = run(eval_store, "--model", tiny_model, "--scene", SCENE, "--frames", 2, "--out", out,
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+
+    net = load_model(tiny_model)[0]
+    predictions = {}
+    evaluate_scene(open_store(eval_store).scene(SCENE), 2, {"tiny": net},
+                   on_frame=lambda r, outs, _: predictions.update({r.frame: outs["tiny"].color[0].numpy()})
+                   if r.predicted else None)
+    assert predictions
+    for t, color in predictions.items():
+        stored = exr.read_stack(out / SCENE / "exr" / f"{frame_name(t)}.exr", ["R", "G", "B"])
+        np.testing.assert_array_equal(stored, color)
+
+    folder = out / SCENE
+    for png in ("contact_sheet.png", "psnr.png", f"png/{frame_name(min(predictions))}.png"):
+        assert (folder / png).read_bytes()[:8] == PNG_SIGNATURE, png
+    document = json.loads((folder / "metrics.json").read_text())
+    assert document["schema"] == "lmv.frames/1" and document["frames_per_rendered"] == 2
+    scored = [f for f in document["frames"] if f["predicted"]]
+    assert [f["frame"] for f in scored] == sorted(predictions)
+    assert set(scored[0]["metrics"]) == {"tiny", "warp", "repeat"}
+    assert document["summary"][SCENE]["frames"] == len(predictions)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["summary"]["all"]["methods"]["warp"]["psnr"] == document["summary"][SCENE]["methods"]["warp"]["psnr"]
+
+
+@pytest.mark.skipif(not video_available(), reason="the 'video' extra (PyAV) is not installed")
+def test_video_has_every_frame_side_by_side(eval_store, tiny_model, tmp_path):
+    import av
+
+    out = tmp_path / "out"
+    result = run(eval_store, "--model", tiny_model, "--scene", SCENE, "--frames", 3, "--end", 8, "--out", out,
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    path = out / SCENE / "video.mp4"
+    assert f"video: {path}" in result.output
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    scene = open_store(eval_store).scene(SCENE)
+    assert len(frames) == 8
+    assert frames[0].shape == (scene.height, 3 * scene.width + 2 * 2, 3)
+
+
+def test_without_the_video_extra_a_note_replaces_the_video(eval_store, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("lmv_cli.core.infer.extrapolate.video_available", lambda: False)
+    result = run(eval_store, "--model", tiny_model, "--scene", SCENE, "--end", 5, "--out", tmp_path / "o",
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "no video: install the 'video' extra" in result.output
+    assert not (tmp_path / "o" / SCENE / "video.mp4").exists()
+
+
+def test_no_bundled_model_yet(eval_store, tmp_path):
+    one_line_error(run(eval_store, "--out", tmp_path / "o"), 1, "no model is bundled with this lmv installation")
+
+
+def test_output_folder_that_is_a_file(eval_store, tiny_model, tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("x")
+    one_line_error(run(eval_store, "--model", tiny_model, "--out", blocker), 1, f"{blocker}: output folder is a file")
+
+
+def test_frames_zero_is_a_usage_error(eval_store, tiny_model, tmp_path):
+    one_line_error(run(eval_store, "--model", tiny_model, "--frames", 0, "--out", tmp_path / "o"), 2, "--frames")
+
+
+def test_unknown_scene_lists_the_scenes(eval_store, tiny_model, tmp_path):
+    result = run(eval_store, "--model", tiny_model, "--scene", "nope", "--out", tmp_path / "o")
+    one_line_error(result, 1, "no scene 'nope'; scenes: occlusion, translucency")
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_file_that_is_not_a_checkpoint(eval_store, tmp_path):
+    bogus = tmp_path / "model.pt"
+    bogus.write_text("not a model")
+    one_line_error(run(eval_store, "--model", bogus, "--out", tmp_path / "o"), 1, f"{bogus}: not an lmv model file")
+
+
+def test_model_trained_on_another_store_version(eval_store, tiny_model, tmp_path):
+    model, cfg, meta = load_model(tiny_model)
+    meta["data"]["format_version"] = 1
+    other = save_model(tmp_path / "old.pt", model, cfg, meta)
+    one_line_error(run(eval_store, "--model", other, "--out", tmp_path / "o"), 1,
+                   "trained on store format version 1")
+    assert not (tmp_path / "o").exists()
+
+
+def test_reduced_precision_not_yet(eval_store, tiny_model, tmp_path):
+    one_line_error(run(eval_store, "--model", tiny_model, "--precision", "bf16", "--out", tmp_path / "o"), 1,
+                   "precision bf16 is not implemented yet")
+    one_line_error(run(eval_store, "--model", tiny_model, "--backend", "tensorrt", "--out", tmp_path / "o"), 1,
+                   "unknown backend 'tensorrt'; this lmv has: torch")
