@@ -74,9 +74,9 @@ METADATA_FAULTS = {
 
 
 @pytest.fixture(scope="module", params=["synth", "corridor"])
-def source(request, synth_scene, tmp_path_factory) -> tuple[Path, Path]:
-    """(export scene folder, its fresh pack) for the synth scene and the real-frame fixture."""
-    export = synth_scene if request.param == "synth" else FIXTURE
+def source(request, synth_factory, tmp_path_factory) -> tuple[Path, Path]:
+    """(export scene folder, its fresh pack) for a synth scene and the real-frame fixture."""
+    export = synth_factory(frames=4, size=(48, 32)) if request.param == "synth" else FIXTURE
     fresh = tmp_path_factory.mktemp(f"fresh_{request.param}") / "fresh.zarr"
     pack(export, fresh, workers=1)
     return export, fresh
@@ -194,6 +194,7 @@ def test_resume_repairs_every_fault_at_once(source, tmp_path):
 
 @pytest.mark.parametrize("fault", [*CHUNK_FAULTS, *METADATA_FAULTS])
 def test_each_fault_is_repaired_to_a_fresh_pack(source, fault, tmp_path):
+    """One fault at a time: verification names it, --resume (--overwrite for the root) repairs it."""
     export, fresh = source
     store, scene = damaged_copy(fresh, tmp_path), export.name
     if fault in CHUNK_FAULTS:
