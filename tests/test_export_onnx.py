@@ -1,0 +1,147 @@
+"""ONNX export of one recurrent step: the flat-tensor step equals `FSNet.step`, the exported graph runs
+in onnxruntime at another size than the export size and matches PyTorch, `lmv export-onnx` validates
+on a real store frame, and the error paths are one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lmv_cli.cli.app import app
+from lmv_cli.core.export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
+from lmv_cli.core.infer.flat import flat_inputs, outputs_from_flat
+from lmv_cli.core.model.files import load_model
+from lmv_cli.core.model.fsnet import FSNet
+from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep
+from lmv_cli.core.rollout import Rollout
+from lmv_cli.core.evaluate import read_frame
+from lmv_cli.core.store.reader import open_store
+
+EXPORT_AT = (32, 48)
+RUN_AT = (48, 80)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, eval_store, tmp_path_factory):
+    """`lmv export-onnx` (torchscript exporter: seconds) of the tiny trained fsnet_small, validated on
+    the store; returns (network, onnx path, CLI output)."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path_factory.mktemp("onnx") / "step.onnx"
+    result = CliRunner().invoke(
+        app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript", "--store", str(eval_store)]
+    )
+    assert result.exit_code == 0, result.output
+    net, _, _ = load_model(tiny_model)
+    return net, out, result.output
+
+
+def _predicted_state(net: FSNet, store_path, t: int = 4):
+    """Inputs and state for frame t of the first scene, with frame t−1 predicted (streamed state used)."""
+    scene = next(iter(open_store(store_path)))
+    rollout = Rollout(net)
+    with torch.no_grad():
+        for k in range(t - 4, t - 1):
+            rollout.history.advance_rendered(read_frame(scene, k))
+        prev = read_frame(scene, t - 1)
+        rollout.history.advance_predicted(prev, rollout.predict(prev))
+    return rollout.history.inputs(read_frame(scene, t))
+
+
+def test_flat_step_equals_fsnet_step(tiny_model, eval_store):
+    net, _, _ = load_model(tiny_model)
+    inputs, state = _predicted_state(net, eval_store)
+    assert state.predicted == (True, False, False)
+    with torch.no_grad():
+        want, want_state = net.step(inputs, state.without_encodings())
+        flat = flat_inputs(net, inputs, state)
+        values = dict(zip(OUTPUT_NAMES, FlatStep(net)(*flat.values()), strict=True))
+    got, got_state = outputs_from_flat(net, values, tuple(inputs.gbuffer.shape[-2:]), state)
+    for name in ("color", "color_no_st", "light_no_st", "sky", "st_color", "st_alpha"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=1e-5, atol=1e-6)
+    for a, b in zip(got_state.streams[0].decoder + got_state.streams[0].gbuffer,
+                    want_state.streams[0].decoder + want_state.streams[0].gbuffer, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert got_state.predicted == want_state.predicted == (True, True, False)
+
+
+def test_rendered_slot_mask_is_the_zero_state():
+    """stream_valid 0 must give exactly the rendered (None) branch, whatever the state block holds."""
+    torch.manual_seed(0)
+    net = FSNet.from_preset("fsnet_small").eval()
+    args = example_inputs(net, EXPORT_AT)
+    noisy = dict(args, stream_valid=torch.zeros(3))
+    zeroed = dict(noisy, **{f"state{k}": torch.zeros_like(args[f"state{k}"]) for k in (1, 2, 3)})
+    with torch.no_grad():
+        a = FlatStep(net)(*noisy.values())[0]
+        b = FlatStep(net)(*zeroed.values())[0]
+        c = FlatStep(net)(*args.values())[0]
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)  # slot 1 valid: its state changes the prediction
+
+
+def test_exported_graph_runs_at_another_size(exported):
+    net, path, output = exported
+    assert "max abs error" in output and "scene" in output
+    v = validate_onnx(net, path, example_inputs(net, RUN_AT, seed=3))
+    assert v.size == RUN_AT
+    assert v.color_error < 1e-4 * max(1.0, v.color_peak) and v.max_error < 1e-3
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == list(INPUT_NAMES)
+    assert [o.name for o in graph.output] == list(OUTPUT_NAMES)
+
+
+def test_export_at_32x48_then_run_elsewhere(tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    net = FSNet.from_preset("fsnet_small").eval()
+    path = export_onnx(net, tmp_path / "s.onnx", exporter="torchscript", size=EXPORT_AT)
+    v = validate_onnx(net, path, example_inputs(net, (64, 32), seed=2))
+    assert v.ok and v.color_error < 1e-4 * max(1.0, v.color_peak)
+
+
+def test_store_inputs_real_frame(tiny_model, eval_store):
+    net, _, _ = load_model(tiny_model)
+    inputs, scene, t = store_inputs(net, eval_store)
+    assert (scene, t) == ("occlusion", 4) and inputs["stream_valid"].tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(Exception, match="frame 2 out of range"):
+        store_inputs(net, eval_store, frame=2)
+
+
+def test_fixed_size_graph_is_refused(exported, tmp_path):
+    import onnx
+
+    _, path, _ = exported
+    model = onnx.load(str(path))
+    for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_value = 32
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    with pytest.raises(ExportError, match="fixed the frame size"):
+        _check_dynamic(fixed)
+
+
+def test_bad_export_arguments(tiny_model, tmp_path):
+    net, _, _ = load_model(tiny_model)
+    with pytest.raises(ExportError, match="exporter: expected one of"):
+        export_onnx(net, tmp_path / "x.onnx", exporter="tflite")
+    with pytest.raises(ExportError, match="two different multiples of 16"):
+        export_onnx(net, tmp_path / "x.onnx", size=(30, 48))
+    runner = CliRunner()
+    result = runner.invoke(app, ["export-onnx", str(tmp_path / "missing.pt"), str(tmp_path / "x.onnx")])
+    assert result.exit_code == 1 and "no such model file" in result.output
+    result = runner.invoke(app, ["export-onnx", str(tiny_model), str(tmp_path / "x.onnx"), "--exporter", "tf"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_dynamo_export(tmp_path):
+    """The default (dynamo) exporter: minutes on 2 busy cores, so slow."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(2)
+    net = FSNet.from_preset("fsnet_small").eval()
+    path = export_onnx(net, tmp_path / "d.onnx", size=EXPORT_AT)
+    v = validate_onnx(net, path, example_inputs(net, RUN_AT, seed=4))
+    assert v.ok and v.max_error < 1e-3
