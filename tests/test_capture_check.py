@@ -208,3 +208,26 @@ def test_not_an_export(tmp_path: Path) -> None:
 
 def test_format_ranges() -> None:
     assert format_ranges([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+
+
+def test_clearly_negative_colour_is_an_error_and_slightly_negative_a_warning(scene: Path) -> None:
+    """A block of -5 is physically impossible (error naming file and frame); values within 1e-3 of
+    zero are filtering noise (warning)."""
+    def block(c):
+        c["G"][10:14, 20:24] = -5.0
+
+    def noise(c):
+        c["B"][0, 0] = -5e-4
+
+    rewrite(scene / "SceneColor" / "frame_1.EXR", block)
+    rewrite(scene / "SkyColor" / "frame_3.EXR", noise)
+    report = check_export(scene)
+    errors = {p.code: p for p in report.errors}
+    assert errors["negative-colour"].path == scene / "SceneColor" / "frame_1.EXR"
+    assert errors["negative-colour"].frame == 1 and errors["negative-colour"].buffer == "SceneColor"
+    assert "16 pixels with colour below -0.001 (physically impossible) in 1 frame(s), first in frame 1" \
+        in errors["negative-colour"].message
+    warnings = [p for p in report.warnings if p.code == "range" and p.buffer == "SkyColor"]
+    assert len(warnings) == 1 and warnings[0].frame == 3 and "slightly negative colour" in warnings[0].message
+    assert not [p for p in report.errors if p.buffer == "SkyColor"]
+    assert run(str(scene)).exit_code == 1
