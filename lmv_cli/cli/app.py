@@ -11,6 +11,7 @@ import typer
 from lmv_cli import __version__
 from lmv_cli.cli import capture_check
 from lmv_cli.cli import export_onnx
+from lmv_cli.cli import import_checkpoint
 from lmv_cli.cli import pack
 from lmv_cli.cli import train
 from lmv_cli.cli import synth
@@ -45,6 +46,7 @@ def root(
 
 app.command("capture-check")(capture_check.command)
 app.command("export-onnx")(export_onnx.command)
+app.command("import-checkpoint")(import_checkpoint.command)
 app.command("pack")(pack.command)
 app.command("train")(train.command)
 app.command("synth")(synth.command)

@@ -85,3 +85,74 @@ def to_lmv_state_dict(
         if key not in official:
             raise CheckpointError(f"weights lack key '{key}' (a partial checkpoint or another architecture?)", path=path)
     return state
+
+
+OFFICIAL_FORMS = ("state dict", "{'state_dict': …}", "{'net': module}", "training checkpoint {'model': module}")
+
+
+def read_official_state_dict(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The state dict of an official checkpoint in any of the forms the original writes or loads, and
+    the form's name (`OFFICIAL_FORMS`). Read without running code from the file (`safe_pickle`):
+    `CheckpointError` for an unreadable or unknown file, `UnsafePickleError` for one that calls code."""
+    from lmv_cli.core.model.safe_pickle import InertRecord, module_state_dict, read_restricted
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError("no such checkpoint file" if not path.exists() else "is not a file", path=path)
+    payload = read_restricted(path)
+    if isinstance(payload, Mapping) and payload.get("format") == "lmv-model":
+        raise CheckpointError("not an official FSNet checkpoint: already an lmv model file (use it as MODEL)", path=path)
+    if isinstance(payload, Mapping) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        return dict(payload), OFFICIAL_FORMS[0]
+    if isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
+        return dict(payload["state_dict"]), OFFICIAL_FORMS[1]
+    for key, form in (("net", OFFICIAL_FORMS[2]), ("model", OFFICIAL_FORMS[3])):
+        if isinstance(payload, Mapping) and isinstance(payload.get(key), InertRecord):
+            try:
+                return dict(module_state_dict(payload[key])), form
+            except CheckpointError as e:
+                raise CheckpointError(e.message, path=path) from None
+    found = f"a dict with keys {', '.join(map(repr, list(payload)[:6]))}" if isinstance(payload, Mapping) else repr(payload)[:80]
+    raise CheckpointError(
+        f"not an official FSNet checkpoint: expected a state dict, {{'state_dict': sd}} or {{'net': module}}, found {found}",
+        path=path,
+    )
+
+
+def import_official_checkpoint(src: str | Path, dst: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
+    """Convert an official FSNet checkpoint into an lmv model file of preset `fsnet` in original mode
+    (`model.compat: original`), written atomically; nothing is written if anything is wrong.
+
+    Returns a summary: output path, source form, tensors, parameters, the model configuration.
+    """
+    import hashlib
+    from dataclasses import asdict
+
+    from lmv_cli.core.config import ModelConfig
+    from lmv_cli.core.model.build import build_model
+    from lmv_cli.core.model.files import load_state_dict_strict, save_model
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise CheckpointError("output is the input checkpoint itself; choose another OUT path", path=dst)
+    if dst.exists() and not overwrite:
+        raise CheckpointError("output exists (pass --overwrite to replace it)", path=dst)
+    official, form = read_official_state_dict(src)
+    cfg = ModelConfig(preset="fsnet", compat="original", init="random")
+    model = build_model(cfg)
+    state = to_lmv_state_dict(official, model, src)
+    load_state_dict_strict(model, state, src)
+    meta = {
+        "source": "official FSNet checkpoint (VicRanger/learnable-motion-vector)",
+        "source_file": src.name,
+        "source_form": form,
+        "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+    }
+    save_model(dst, model, cfg, meta)
+    return {
+        "out": str(dst),
+        "form": form,
+        "tensors": len(state),
+        "parameters": sum(v.numel() for v in state.values()),
+        "model": asdict(cfg),
+    }
