@@ -34,7 +34,7 @@ def test_shipped_configs_exist():
 def test_fsnet_yaml_is_the_released_recipe():
     cfg = load_config(Path(__file__).parents[1] / "configs" / "fsnet.yaml")
     assert cfg == Config()  # the defaults are the recipe, written out in full
-    assert (cfg.data.sequence_length, cfg.data.history, cfg.data.history_probs) == (8, 3, (0.0, 1.0, 0.0))
+    assert (cfg.data.sequence_length, cfg.data.history_probs) == (8, (0.0, 1.0, 0.0))
     assert (cfg.train.batch_size, cfg.train.lr, cfg.train.lr_min, cfg.train.weight_decay) == (6, 2e-4, 2e-5, 1e-4)
     assert dataclasses.astuple(cfg.loss) == (1.0, 1.0, 1.0, 1.0, 1.0, 0.1)
 
@@ -136,7 +136,7 @@ def test_bad_overrides_are_named(override, message):
         ("data.history_probs=[0, 1.5, 0]", r"data.history_probs\[1\] must be in \[0, 1\], got 1.5"),
         ("data.history_probs=[0, 1]", r"data.history_probs needs 3 values"),
         ("data.random_pattern_prob=-0.1", r"data.random_pattern_prob must be in \[0, 1\]"),
-        ("data.history=2", r"data.history must be 3"),
+        ("data.history=2", r"unknown key 'data.history'"),  # fixed by the architecture, not a setting
         ("data.crop=[64, 40]", r"data.crop must be positive multiples of 16"),
         ("data.crop=[0, 64]", r"data.crop must be positive multiples of 16"),
         ("data.sequence_length=0", r"data.sequence_length must be >= 1"),

@@ -1,4 +1,5 @@
-"""`lmv train`: --dry-run resolves the config and prints the model size; without it, a clear exit 1."""
+"""`lmv train` CLI: --dry-run resolves the config, checks the stores and prints the model size; bad input of
+every kind (config, stores, scenes, crop, out dir) is one line and exit 1 before anything is written."""
 
 from __future__ import annotations
 
@@ -49,11 +50,55 @@ def test_dry_run_applies_overrides_and_out(runner, tmp_path):
     assert not out.exists()
 
 
-def test_training_without_dry_run_says_it_is_not_here_yet(runner):
-    result = runner.invoke(app, ["train", "--config", TINY_YAML])
-    assert result.exit_code == 1
-    assert "training is not available yet: it arrives with the training issue" in result.output
-    assert "Traceback" not in result.output and "NotImplementedError" not in result.output
+def tiny_args(store: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "-c", TINY_YAML, "--set", f"data.stores=[{store}]", "--set", "data.val_scenes=[translucency]",
+            "--out", str(out), *extra]
+
+
+def test_dry_run_checks_the_stores_and_lists_the_split(runner, eval_store, tmp_path):
+    result = runner.invoke(app, tiny_args(eval_store, tmp_path / "runs", "--dry-run"))
+    assert result.exit_code == 0, result.output
+    assert "occlusion" in result.output and "translucency" in result.output and "validation" in result.output
+    assert "4 training windows of 6 frames" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["data.val_scenes=[crossing]"], "no store holds scene(s) crossing (scenes in data.stores: occlusion, translucency)"),
+        (["data.stores=[{tmp}/missing.zarr]"], "missing.zarr: no such store"),
+        (["data.crop=[64,64]"], "'data.crop' [64, 64] (H, W) is larger than scene occlusion"),
+        (["model.fooo=1"], "unknown key 'model.fooo'"),
+    ],
+)
+@pytest.mark.parametrize("dry", [True, False])
+def test_bad_data_is_one_line_exit_1(runner, eval_store, tmp_path, sets, message, dry):
+    extra = [x for s in sets for x in ("--set", s.format(tmp=tmp_path))] + (["--dry-run"] if dry else [])
+    result = runner.invoke(app, tiny_args(eval_store, tmp_path / "runs", *extra))
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # nothing written before the data is known to be good
+
+
+def test_incomplete_store_is_one_line_exit_1(runner, eval_store, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(eval_store, broken)
+    root = broken / "zarr.json"
+    root.write_text(root.read_text().replace('"complete": true', '"complete": false'))
+    result = runner.invoke(app, tiny_args(broken, tmp_path / "runs"))
+    assert result.exit_code == 1 and "incomplete" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unwritable_out_dir_is_one_line_exit_1(runner, eval_store, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, tiny_args(eval_store, blocker / "runs"))
+    assert result.exit_code == 1, result.output
+    assert "cannot create a run directory there" in result.output and str(blocker) in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -13,6 +13,7 @@ from lmv_cli.cli import capture_check
 from lmv_cli.cli import export_onnx
 from lmv_cli.cli import import_checkpoint
 from lmv_cli.cli import pack
+from lmv_cli.cli import resume
 from lmv_cli.cli import train
 from lmv_cli.cli import synth
 from lmv_cli.cli import test
@@ -49,6 +50,7 @@ app.command("export-onnx")(export_onnx.command)
 app.command("import-checkpoint")(import_checkpoint.command)
 app.command("pack")(pack.command)
 app.command("train")(train.command)
+app.command("resume")(resume.command)
 app.command("synth")(synth.command)
 app.command("test")(test.command)
 app.command("extrapolate")(extrapolate.command)

@@ -1,7 +1,7 @@
-"""`lmv train --config C.yaml`: resolve a run configuration and train FSNet (SPEC §5).
+"""`lmv train --config C.yaml`: resolve a run configuration and train FSNet on packed stores (SPEC §5).
 
-Today only `--dry-run` works: it resolves the configuration, builds the model and prints its parameter
-counts. Training itself arrives with the training issue.
+`--dry-run` resolves the configuration, opens every store (missing, incomplete, unknown scenes are
+errors), builds the model and prints its parameter counts; nothing is written.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from lmv_cli.cli._common import lmv_command, stdout_console
 if TYPE_CHECKING:
     from lmv_cli.core.config import Config
 
-NOT_YET = "training is not available yet: it arrives with the training issue (use --dry-run to check a config)"
-
-
 @lmv_command
 def command(
     config: Path = typer.Option(..., "--config", "-c", help="Run configuration (YAML), e.g. configs/fsnet.yaml."),
@@ -28,29 +25,35 @@ def command(
         False, "--dry-run", help="Resolve the config, build the model, print its size; train nothing."
     ),
 ) -> None:
-    """Train FSNet on packed stores; --dry-run checks the configuration and the model only.
+    """Train FSNet on packed stores into <out>/<job_name>/<YYYY-MM-DD_HH-MM-SS>/.
 
-    The resolved configuration is printed as YAML together with the parameter count of each part of
-    the network and the total. Exit code 0 on success, 1 on an invalid configuration.
+    The run directory holds config.yaml (resolved), log/train.jsonl, model/best.pt (best validation
+    PSNR) and model/last.pt, checkpoint/ and history_checkpoints/, and writer/ (TensorBoard, with the
+    `tb` extra). Ctrl-C saves a checkpoint and exits 130; continue with `lmv resume RUN_DIR`.
+    Multi-GPU / multi-node: run the same command under `torchrun --nproc_per_node=K --no-python lmv train …`.
+    --dry-run prints the resolved config, the stores' scenes and the model size, and writes nothing.
+    Exit code 0 on success, 1 on bad input (config, stores, out dir).
     """
-    import dataclasses
-
     from lmv_cli.core.config import load_config
+    from lmv_cli.core.train.run import check_data, train, with_out_dir
 
-    cfg = load_config(config, overrides)
-    if out is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, out_dir=str(out)))
-    if not dry_run:
-        typer.echo(f"error: {NOT_YET}", err=True)
-        raise typer.Exit(1)
+    cfg = with_out_dir(load_config(config, overrides), out)
+    if dry_run:
+        from lmv_cli.core.model.build import build_model
 
-    from lmv_cli.core.model.build import build_model
+        index = check_data(cfg) if cfg.data.stores else None
+        model = build_model(cfg.model)
+        _render(config, overrides, cfg, model.parameter_counts(), sum(p.numel() for p in model.parameters()), index)
+        return
 
-    model = build_model(cfg.model)
-    _render(config, overrides, cfg, model.parameter_counts(), sum(p.numel() for p in model.parameters()))
+    from lmv_cli.cli._training import reporter
+
+    with reporter() as on_event:
+        result = train(cfg, on_event)
+    typer.echo(f"run directory: {result.run}")
 
 
-def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int], total: int) -> None:
+def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int], total: int, index=None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -67,5 +70,22 @@ def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int
     table.add_section()
     table.add_row("[bold]total[/]", f"[bold]{total:,}[/]")
     console.print(table)
+    _render_data(console, cfg, index)
     run_dir = Path(cfg.train.out_dir) / cfg.train.job_name / "<YYYY-MM-DD_HH-MM-SS>"
     console.print(f"dry run: nothing trained, nothing written (a run would write to {escape(str(run_dir))})")
+
+
+def _render_data(console, cfg: Config, index) -> None:
+    """The stores' scenes and their split, or a note that no store is named."""
+    from rich.table import Table
+
+    if index is None:
+        console.print("data: no stores named (set data.stores to train)")
+        return
+    table = Table(title=f"data: {len(index.windows)} training windows of {index.length} frames")
+    for column in ("store", "scene", "frames", "size", "split"):
+        table.add_column(column, no_wrap=True)
+    for ref in index.train_scenes + index.val_scenes:
+        split = "validation" if ref in index.val_scenes else "training"
+        table.add_row(ref.store, ref.scene, str(ref.frames), f"{ref.width}x{ref.height}", split)
+    console.print(table)

@@ -54,13 +54,14 @@ class DataConfig:
     stores: tuple[str, ...] = ()  # Zarr stores written by `lmv pack`
     train_scenes: tuple[str, ...] = ()  # empty: every scene not in val_scenes
     val_scenes: tuple[str, ...] = ()  # validation split by scene; best model is chosen on these
-    sequence_length: int = 8  # frames per training sequence, one optimizer step each (study §6.2)
-    history: int = HISTORY_SLOTS
+    sequence_length: int = 8  # predicted frames per training sequence, one optimizer step each (study §6.2)
     crop: tuple[int, int] | None = (256, 256)  # (H, W) random crop in px; null = full frames (the original)
     flips: bool = True  # per-sequence random H/V flips that also flip MV signs (study §3.5)
     history_probs: tuple[float, ...] = (0.0, 1.0, 0.0)  # P(slot k predicted), k = 0 ↔ t−1 (study §4.8)
     random_pattern_prob: float = 0.0  # P(a sequence draws each slot rendered/predicted with p = 0.5 instead)
     workers: int = 2  # data-loader processes; does not change results
+    window_stride: int | None = None  # frames between training windows of a scene; null = sequence_length
+    val_frames: int | None = None  # validate on the first val_frames frames of each val scene; null = all
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class TrainConfig:
     seed: int = 2024
     checkpoint_every: int = 1000  # optimizer steps between checkpoints
     val_every: int = 1  # epochs between validations
+    log_every: int = 10  # optimizer steps between log lines (JSONL, TensorBoard, progress)
+    keep_checkpoints: int = 5  # checkpoints kept in history_checkpoints/ (the newest)
+    grad_clip: float = 1.0  # clip the global gradient norm to this; 0 = no clipping
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss (CUDA, or CPU)
+    device: str = "auto"  # auto: CUDA (this rank's LOCAL_RANK GPU) if available, else CPU; or cpu, cuda, cuda:1
+    threads: int | None = None  # torch CPU threads per process; null = torch's default
     job_name: str = "fsnet"
     out_dir: str = "runs"  # run directory: <out_dir>/<job_name>/<timestamp>/
 
@@ -281,10 +288,8 @@ def _plain(value: Any) -> Any:
 
 def _data_problems(d: DataConfig) -> list[str]:
     problems = []
-    if d.history != HISTORY_SLOTS:
-        problems.append(f"data.history must be {HISTORY_SLOTS} (the FSNet architecture), got {d.history}")
-    if len(d.history_probs) != d.history:
-        problems.append(f"data.history_probs needs {d.history} values (one per slot), got {len(d.history_probs)}")
+    if len(d.history_probs) != HISTORY_SLOTS:
+        problems.append(f"data.history_probs needs {HISTORY_SLOTS} values (one per slot), got {len(d.history_probs)}")
     for i, p in enumerate(d.history_probs):
         if not 0.0 <= p <= 1.0:
             problems.append(f"data.history_probs[{i}] must be in [0, 1], got {p}")
@@ -299,18 +304,25 @@ def _data_problems(d: DataConfig) -> list[str]:
         problems.append(f"scenes in both data.train_scenes and data.val_scenes: {', '.join(both)}")
     if d.workers < 0:
         problems.append(f"data.workers must be >= 0, got {d.workers}")
+    for key in ("window_stride", "val_frames"):
+        if getattr(d, key) is not None and getattr(d, key) < 1:
+            problems.append(f"data.{key} must be >= 1 or null, got {getattr(d, key)}")
     return problems
 
 
 def _train_problems(t: TrainConfig) -> list[str]:
     problems = []
-    for key in ("epochs", "batch_size", "checkpoint_every", "val_every"):
+    for key in ("epochs", "batch_size", "checkpoint_every", "val_every", "log_every", "keep_checkpoints"):
         if getattr(t, key) < 1:
             problems.append(f"train.{key} must be >= 1, got {getattr(t, key)}")
     if t.max_steps is not None and t.max_steps < 1:
         problems.append(f"train.max_steps must be >= 1 or null, got {t.max_steps}")
     if not 0.0 < t.lr_min <= t.lr:
         problems.append(f"need 0 < train.lr_min <= train.lr, got lr_min={t.lr_min}, lr={t.lr}")
+    if t.grad_clip < 0:
+        problems.append(f"train.grad_clip must be >= 0 (0 = off), got {t.grad_clip}")
+    if t.threads is not None and t.threads < 1:
+        problems.append(f"train.threads must be >= 1 or null, got {t.threads}")
     if t.weight_decay < 0:
         problems.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
     if not all(0.0 <= b < 1.0 for b in t.betas):

@@ -1,0 +1,109 @@
+"""Starting and resuming runs: everything around the loop (SPEC §5).
+
+`check_data(cfg)` opens every store and finds every data problem before a run directory exists;
+`train(cfg)` creates the run and trains; `resume(path)` reloads a run's `config.yaml` and checkpoint and
+continues, optionally with more epochs or steps. Under torchrun each rank calls the same function;
+rank 0 creates the run directory and the others learn its path from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lmv_cli.core.config import Config, load_config
+from lmv_cli.core.data import DataIndex, build_index
+from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.train import checkpoint as ckpt
+from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
+from lmv_cli.core.train.loop import OnEvent, Progress, Trainer
+from lmv_cli.core.train.rundir import RunDir, create_run, find_run
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished (or already finished) run reports."""
+
+    run: Path
+    progress: Progress
+    total_steps: int
+    world_size: int
+
+
+def check_data(cfg: Config) -> DataIndex:
+    """Open every store and cut the windows; any problem is one `LmvError` naming the store or scene."""
+    return build_index(cfg.data)
+
+
+def train(cfg: Config, on_event: OnEvent | None = None) -> TrainResult:
+    """Start a fresh run of `cfg` and train it to the end."""
+    world = setup(cfg.train.device)
+    try:
+        index = check_data(cfg)
+        run = RunDir(Path(broadcast(str(create_run(cfg).path) if world.main else None, world)))
+        trainer = _trainer(cfg, index, run, world, on_event)
+        return _fit(trainer)
+    finally:
+        teardown(world)
+
+
+def resume(path: str | Path, epochs: int | None = None, steps: int | None = None,
+           on_event: OnEvent | None = None) -> TrainResult:
+    """Continue the run at `path` (or the newest run of a job directory) from its checkpoint; `epochs` /
+    `steps` extend `train.epochs` / `train.max_steps` (written back to its config.yaml)."""
+    run = find_run(path)
+    overrides = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.max_steps={steps}"] * (steps is not None)
+    cfg = load_config(run.config, overrides)
+    payload = ckpt.read_checkpoint(run.checkpoint)
+    world = setup(cfg.train.device)
+    try:
+        saved = payload["progress"].get("world_size", 1)
+        if saved != world.size:
+            raise ConfigError(f"{run.path}: the run trained with {saved} process(es), this resume has {world.size}; "
+                              f"resume under the same torchrun --nproc_per_node/--nnodes")
+        index = check_data(cfg)
+        trainer = _trainer(cfg, index, run, world, on_event, payload)
+        if overrides and world.main:
+            run.config.write_text(cfg.to_yaml(), encoding="utf-8")
+        return _fit(trainer)
+    finally:
+        teardown(world)
+
+
+def _trainer(cfg: Config, index: DataIndex, run: RunDir, world: World, on_event: OnEvent | None,
+             payload: dict | None = None) -> Trainer:
+    from lmv_cli.core.evaluate import data_signature
+    from lmv_cli.core.model.build import build_model
+    from lmv_cli.core.store import open_store
+
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model).to(world.device).train()
+    t = cfg.train
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+    if payload is not None:
+        ckpt.restore(payload, run.checkpoint, model, cfg.model, optimizer)
+    meta = data_signature(open_store(cfg.data.stores[0]))
+    trainer = Trainer(cfg, index, model, optimizer, run, world, on_event, meta)
+    if payload is not None:
+        trainer.restore(payload)
+    return trainer
+
+
+def _fit(trainer: Trainer) -> TrainResult:
+    try:
+        progress = trainer.fit()
+    finally:
+        trainer.close()
+    return TrainResult(trainer.run.path, progress, trainer.total, trainer.world.size)
+
+
+def with_out_dir(cfg: Config, out: str | Path | None) -> Config:
+    """`cfg` with `train.out_dir` replaced by `out` (the CLI's --out) when given."""
+    if out is None:
+        return cfg
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, out_dir=str(out)))
