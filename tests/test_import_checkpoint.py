@@ -269,6 +269,23 @@ def test_reading_never_imports_a_module_the_file_names(tmp_path, monkeypatch):
     assert not marker.exists() and "lmv_canary_module" not in sys.modules
 
 
+class SetWithState:
+    """Pickles as `set([])` followed by BUILD with a state: pickled state for a real object."""
+
+    def __reduce__(self):
+        return (set, ([],), {"attribute": 1})
+
+
+def test_state_is_never_set_on_a_real_object(tmp_path):
+    """BUILD (pickled state) on anything but an inert record, here a real `set`, is refused."""
+    from lmv_cli.core.model.safe_pickle import UnsafePickleError
+
+    src = tmp_path / "build.pt"
+    torch.save({"net": SetWithState()}, src)
+    with pytest.raises(UnsafePickleError, match="refused: the file sets the state of a set"):
+        read_restricted(src)
+
+
 # ----------------------------------------------------------------------------------------------- wrong checkpoints
 
 

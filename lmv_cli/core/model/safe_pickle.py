@@ -12,7 +12,12 @@ archive `torch.save` writes and unpickles `data.pkl` with an unpickler that:
   (pickle's NEWOBJ) gives an empty record, and its pickled state (BUILD) is stored in `.state`. Nothing
   is imported;
 - refuses any *call* of such a global (pickle's REDUCE, INST, OBJ: the `__reduce__` mechanism that
-  would run e.g. `os.system`) with `UnsafePickleError`, before anything is called.
+  would run e.g. `os.system`) with `UnsafePickleError`, before anything is called;
+- applies pickled state (BUILD) only to records (an `OrderedDict`'s attributes, e.g. a state dict's
+  `_metadata`, are dropped), so no `__setstate__` of a real class ever sees data from the file.
+
+It subclasses the pure-Python `pickle._Unpickler` for that last rule (the C unpickler's opcodes cannot
+be overridden); `data.pkl` holds only the object tree, the tensor data lies beside it, so speed is moot.
 
 `module_state_dict(record)` walks a pickled `nn.Module` tree (`_parameters`, `_buffers`, `_modules`)
 and returns the dotted-name state dict that the module's `.state_dict()` would have returned.
@@ -112,8 +117,10 @@ _ALLOWED = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """`pickle.Unpickler` over a `torch.save` archive's `data.pkl`; see the module docstring."""
+class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the Python unpickler, for its dispatch table
+    """Unpickler over a `torch.save` archive's `data.pkl`; see the module docstring."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
 
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, path: Path):
         super().__init__(io.BytesIO(data))
@@ -132,6 +139,17 @@ class RestrictedUnpickler(pickle.Unpickler):
             record = type(name, (InertRecord,), {"qualified_name": f"{module}.{name}", "__module__": __name__})
             self.records[(module, name)] = record
         return self.records[(module, name)]
+
+    def load_build(self) -> None:
+        """BUILD: set the pickled state of the object on top of the stack; records only."""
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, InertRecord):
+            inst.__setstate__(state)
+        elif type(inst) is not OrderedDict:
+            raise UnsafePickleError(f"refused: the file sets the state of a {type(inst).__name__}")
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def persistent_load(self, pid: Any) -> torch.Tensor:
         """('storage', storage type, key, location, numel) → the storage as a flat tensor of its dtype."""
