@@ -76,4 +76,4 @@ def _name(spec: str | Path, path: Path, taken: list[str]) -> str:
 
 def select_scenes(store, names: Sequence[str] | None) -> list:
     """The store's scenes named (all when none); a missing one is a `StoreError` listing those that exist."""
-    return [store.scene(name) for name in (names or store.scenes)]
+    return [store.scene(name) for name in dict.fromkeys(names or store.scenes)]
