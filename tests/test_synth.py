@@ -394,9 +394,9 @@ def test_cli_writes_scenes_and_says_where(tmp_path):
     ("args", "code", "message"),
     [
         (["--size", "320by180"], 2, "expected WIDTHxHEIGHT such as 320x180, got '320by180'"),
-        (["--size", "8x8"], 1, "--size must be between 16x16"),
-        (["--scene", "nope"], 1, "unknown scene 'nope'; valid scenes: orbit"),
-        (["--frames", "1"], 1, "--frames must be between 2"),
+        (["--size", "8x8"], 2, "Invalid value for --size: must be between 16x16"),
+        (["--scene", "nope"], 2, "unknown scene 'nope'; valid scenes: orbit"),
+        (["--frames", "1"], 2, "Invalid value for --frames: must be between 2"),
         (["--frames", "two"], 2, "Invalid value for '--frames'"),
     ],
 )
