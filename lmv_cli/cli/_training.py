@@ -44,8 +44,9 @@ def plain_line(record: dict[str, Any]) -> list[str]:
     if kind == "end":
         best = f", best validation PSNR {_num(record['best_psnr'])} dB at step {record['best_step']}" \
             if record.get("best_psnr") is not None else ""
-        done = "already finished (extend with --epochs or --steps)" if record.get("already_finished") else "done"
-        return [f"{done} at step {record['step']}{best}"]
+        if record.get("already_finished"):
+            return [f"already finished at step {record['step']}{best}; extend it with --epochs or --steps"]
+        return [f"done at step {record['step']}{best}"]
     return []
 
 

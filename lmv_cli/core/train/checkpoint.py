@@ -103,9 +103,11 @@ def restore(
 ) -> None:
     """Load weights (strictly: another architecture is a `CheckpointError` naming the first bad key),
     optimizer state and RNG states from a checkpoint payload."""
-    if payload.get("model") != asdict(cfg):
-        raise CheckpointError(f"checkpoint was written for model {payload.get('model')}, the run's config.yaml "
-                              f"says {asdict(cfg)}", path=path)
+    saved, wanted = payload.get("model") or {}, asdict(cfg)
+    differ = [k for k in wanted if saved.get(k) != wanted[k]]
+    if differ:
+        pairs = ", ".join(f"model.{k} {saved.get(k)!r} (config.yaml: {wanted[k]!r})" for k in differ)
+        raise CheckpointError(f"checkpoint is of another architecture: {pairs}", path=path)
     load_state_dict_strict(model, payload["state_dict"], path)
     try:
         optimizer.load_state_dict(payload["optimizer"])

@@ -13,8 +13,11 @@ written by Ctrl-C in the middle of a sequence resumes at the next batch.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +102,7 @@ class Trainer:
         self.last_checkpoint = 0
         self.log = RunLog(run.log, run.writer) if world.main else None
         self.window = Window()
+        self._stop: Callable[[], bool] = lambda: False
 
     def _total_steps(self) -> int:
         per_epoch = self.batches * self.cfg.data.sequence_length
@@ -128,13 +132,15 @@ class Trainer:
                     "world_size": self.world.size, "run": str(self.run.path)})
         if self.progress.step == 0:
             self._checkpoint(reason="start")  # a usable checkpoint even if the first steps diverge
-        try:
-            while self.progress.step < self.total:
-                if self._epoch():
-                    break
-        except KeyboardInterrupt:
-            self._checkpoint(reason="interrupted")
-            raise
+        with _deferred_interrupt() as stop:
+            self._stop = stop
+            try:
+                while self.progress.step < self.total:
+                    if self._epoch():
+                        break
+            except KeyboardInterrupt:
+                self._checkpoint(reason="interrupted")
+                raise
         self._finish()
         return self.progress
 
@@ -199,6 +205,8 @@ class Trainer:
         self.optimizer.step()
         self.progress.step += 1
         self._account(loss, terms, outputs, targets, lr)
+        if self._stop():
+            raise KeyboardInterrupt
         return outputs
 
     def _check_finite(self, loss: torch.Tensor) -> None:
@@ -302,6 +310,27 @@ class Trainer:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+
+@contextmanager
+def _deferred_interrupt():
+    """Ctrl-C (SIGINT) only sets a flag that the loop checks after each optimizer step, so a checkpoint
+    is never cut in half; a second Ctrl-C interrupts at once. Yields the flag's reader."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    requested: list[bool] = []
+
+    def handler(signum, frame) -> None:
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(requested)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _broadcast_pair(a, b, world: World):
