@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from helpers_export import write_export
@@ -110,14 +110,17 @@ def converted(folder: Path, t: int, name: str) -> np.ndarray:
 @settings(max_examples=4, deadline=None, derandomize=True, database=None, phases=PHASES,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 1000), st.lists(st.tuples(st.sampled_from(POKE_FOLDERS), st.integers(0, 3),
-                                                 st.integers(0, 5), st.integers(0, 7), SPECIAL), max_size=6))
-def test_pack_then_read_gives_the_converted_exr_values(seed, pokes):
+                                                 st.integers(0, 5), st.integers(0, 7), SPECIAL), max_size=6),
+       st.sampled_from([np.float16, np.float32]))
+@example(0, [("SceneColorNoST", 0, 1, 1, 1e6), ("SkyColor", 2, 0, 0, -70000.0)], np.float32)  # clamps to ±65504
+def test_pack_then_read_gives_the_converted_exr_values(seed, pokes, colour_dtype):
     def poke(k, arrays):
         for folder, c, y, x, value in pokes:
             arrays[folder][c, y, x] = value
 
     with tempfile.TemporaryDirectory() as tmp:
-        scene = write_export(Path(tmp) / "export" / "s", frames=2, height=6, width=8, seed=seed, edit=poke)
+        scene = write_export(Path(tmp) / "export" / "s", frames=2, height=6, width=8, seed=seed, edit=poke,
+                             colour_dtype=colour_dtype)
         pack(scene.parent, Path(tmp) / "s.zarr", workers=1)
         stored = open_store(Path(tmp) / "s.zarr").scene("s")
         for t in range(2):
