@@ -47,6 +47,7 @@ mutate: $(VENV)/.installed-dev
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_model
 	$(PY) -m benchmarks.bench_pack
+	$(PY) -m benchmarks.bench_read
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache mutants

@@ -85,13 +85,16 @@ class Store:
         self.attrs = attrs
         self.scenes: tuple[str, ...] = tuple(attrs["scenes"])
         self._layout = {s["name"]: s for s in attrs["layout"]["scenes"]}
+        self._opened: dict[str, Scene] = {}  # metadata and bookkeeping are checked once per scene
 
     def scene(self, name: str) -> Scene:
         """The scene `name`; `StoreError` lists the scenes when there is no such scene, and names the
         file when its metadata or bookkeeping is damaged."""
         if name not in self.scenes:
             raise StoreError(f"no scene {name!r}; scenes: {', '.join(self.scenes)}", path=self.path)
-        return Scene(self.path, name, self._layout[name])
+        if name not in self._opened:
+            self._opened[name] = Scene(self.path, name, self._layout[name])
+        return self._opened[name]
 
     def __getitem__(self, name: str) -> Scene:
         return self.scene(name)
