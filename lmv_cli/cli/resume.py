@@ -32,4 +32,5 @@ def command(
 
     with reporter() as on_event:
         result = resume(run, epochs=epochs, steps=steps, on_event=on_event)
-    typer.echo(f"run directory: {result.run}")
+    if result.main:
+        typer.echo(f"run directory: {result.run}")

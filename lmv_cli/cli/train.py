@@ -50,7 +50,8 @@ def command(
 
     with reporter() as on_event:
         result = train(cfg, on_event)
-    typer.echo(f"run directory: {result.run}")
+    if result.main:
+        typer.echo(f"run directory: {result.run}")
 
 
 def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int], total: int, index=None) -> None:

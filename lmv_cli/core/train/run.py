@@ -31,6 +31,7 @@ class TrainResult:
     progress: Progress
     total_steps: int
     world_size: int
+    main: bool  # rank 0 (the process that reports)
 
 
 def check_data(cfg: Config) -> DataIndex:
@@ -99,7 +100,7 @@ def _fit(trainer: Trainer) -> TrainResult:
         progress = trainer.fit()
     finally:
         trainer.close()
-    return TrainResult(trainer.run.path, progress, trainer.total, trainer.world.size)
+    return TrainResult(trainer.run.path, progress, trainer.total, trainer.world.size, trainer.world.main)
 
 
 def with_out_dir(cfg: Config, out: str | Path | None) -> Config:
