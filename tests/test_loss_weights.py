@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lmv_cli.core.config import LossConfig
+from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.losses import total_loss
 from lmv_cli.core.model.interface import NetOutputs
@@ -87,3 +88,29 @@ def test_a_zero_weight_removes_exactly_its_term(name: str) -> None:
     _, terms = total_loss(outputs, targets, LossConfig(**{name: 0.0}))
     zeroed = {k for k, v in terms.items() if v.item() == 0.0}
     assert zeroed == {name.removesuffix("_ratio")}
+
+
+def test_reconstruction_terms_compare_differences() -> None:
+    """With non-zero targets: rec = |gl(1) − gl(0.5)|, rec_residual = |gl(10) − gl(4)|."""
+    outputs, targets = case()
+    targets.scene_color = full(3, 0.5)
+    targets.light_no_st = full(3, 4.0)
+    _, terms = total_loss(outputs, targets)
+    assert terms["rec"].item() == pytest.approx(1.0 - gl(0.5), rel=1e-5)
+    assert terms["rec_residual"].item() == pytest.approx(gl(10.0) - gl(4.0), rel=1e-5)
+
+
+def test_no_flows_give_a_zero_tensor_term() -> None:
+    outputs, targets = case()
+    outputs.flows = []
+    total, terms = total_loss(outputs, targets)
+    assert isinstance(terms["zero_flow"], torch.Tensor) and terms["zero_flow"].item() == 0.0
+    assert total.item() == pytest.approx(sum(v.item() for v in terms.values()), rel=1e-6)
+
+
+@pytest.mark.parametrize("field,target", [("color", "scene_color"), ("light_no_st", "light_no_st")])
+def test_shape_mismatch_names_the_layer(field: str, target: str) -> None:
+    outputs, targets = case()
+    setattr(outputs, field, getattr(outputs, field)[:, :, :4])
+    with pytest.raises(InputError, match=rf"^'{field}': prediction shape \(2, 3, 4, 8\) != target shape \(2, 3, 8, 8\)$"):
+        total_loss(outputs, targets)

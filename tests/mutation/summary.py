@@ -18,7 +18,7 @@ import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path.cwd()  # the repository root, where `mutmut run` leaves mutants/
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", None: "not checked", 36: "timeout",
           24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", 5: "no tests", 33: "no tests"}
