@@ -41,3 +41,116 @@ def test_cli_import_is_light() -> None:
     code = "import sys, lmv_cli.cli.app; print(sorted(m for m in ('torch', 'zarr') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- layering of the training floors (issue 11) --------------------------------------------------------
+
+STORE_SIDE = ("lmv_cli.core.store", "lmv_cli.core.exr", "lmv_cli.core.derived", "lmv_cli.core.brdf_lut",
+              "lmv_cli.core.capture", "lmv_cli.core.synth", "lmv_cli.core.ue4")
+"""Store, EXR and pack-time conversion code: what the network must not depend on."""
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = code + "\nimport sys; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def test_the_model_never_imports_store_exr_or_conversion_code() -> None:
+    models = [_module_name(p) for p in sorted((PACKAGE / "core" / "model").glob("*.py"))]
+    loaded = _loaded_after("\n".join(f"import {m}" for m in models))
+    assert [m for m in loaded if m.startswith(STORE_SIDE) or m == "OpenEXR"] == []
+
+
+def test_reading_a_store_never_loads_openexr(eval_store) -> None:
+    code = (
+        "from lmv_cli.core.store import open_store\n"
+        "from lmv_cli.core.data import WindowDataset, build_index\n"
+        "from lmv_cli.core.config import DataConfig\n"
+        f"s = open_store({str(eval_store)!r}); s.scene(s.scenes[0]).frame(0)\n"
+        f"idx = build_index(DataConfig(stores=({str(eval_store)!r},), sequence_length=3, crop=(16, 16)))\n"
+        "WindowDataset(idx, (16, 16), True, 0)[(0, 0)]\n"
+    )
+    loaded = _loaded_after(code)
+    assert "OpenEXR" not in loaded and "lmv_cli.core.exr" not in loaded
+    assert not [m for m in loaded if m.startswith("lmv_cli.core.store.writer")]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → lmv_cli modules it imports when it is imported (module level, not under TYPE_CHECKING;
+    a submodule import also runs its packages' __init__, except packages the importer lives in)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in _module_level(ast.parse(path.read_text()).body):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                found = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            for target in found:
+                parts = target.split(".")
+                for i in range(1, len(parts) + 1):
+                    mod = ".".join(parts[:i])
+                    if mod in modules and mod != name and not (name + ".").startswith(mod + "."):
+                        targets.add(mod)
+        graph[name] = targets
+    return graph
+
+
+def _module_level(body: list) -> list:
+    nodes = []
+    for node in body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, (ast.If, ast.Try)):
+            nodes += _module_level(node.body) + _module_level(getattr(node, "orelse", []))
+            nodes += [n for h in getattr(node, "handlers", []) for n in _module_level(h.body)]
+        else:
+            nodes.append(node)
+    return nodes
+
+
+def test_no_import_cycles() -> None:
+    graph = _import_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []
+    assert "lmv_cli.core.store" in graph["lmv_cli.core.data.index"] or "lmv_cli.core.data.index" in graph  # sanity
+    assert "lmv_cli.core.model.files" in graph["lmv_cli.core.train.checkpoint"]  # the graph sees real edges

@@ -17,6 +17,10 @@ def srgb_encode(x):
     return (x <= 0.0031308) * (12.92 * x) + (x > 0.0031308) * (1.055 * x.clip(0.0031308, 1.0) ** (1 / 2.4) - 0.055)
 
 
+BRDF_FLOOR = 0.01
+"""Lower bound of the demodulation colour (study §2.5, `albedo_min_clamp`): defined here, with the colour
+spaces, so that the network and the pack-time conversions (`derived`) share it without the model
+importing conversion code."""
 GAMMA_LOG_MU = 8.0
 """μ of the network's colour space (study §2.7)."""
 

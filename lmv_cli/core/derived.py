@@ -24,14 +24,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from lmv_cli.core import brdf_lut
+from lmv_cli.core.color import BRDF_FLOOR
 from lmv_cli.core.conventions import normalize_depth, velocity_to_motion_vector
 
 SKY_DEPTH_REL_EPS = 1e-4
 """A pixel is sky when its depth reaches the sky depth within this relative tolerance (float32 cm)."""
 SPECULAR_F0_SCALE = 0.08
 """UE maps "specular" 0..1 to a dielectric F0 of 0..0.08 (study §2.5)."""
-BRDF_FLOOR = 0.01
-"""Lower bound of the demodulation colour (study §2.5, `albedo_min_clamp`)."""
 FLOAT16_MAX = 65504.0
 """Largest finite float16; colours are clamped to ±this before the cast (SPEC §3)."""
 _BAND_ROWS = 48

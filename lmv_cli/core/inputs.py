@@ -17,7 +17,7 @@ import torch
 
 from lmv_cli.core.color import gamma_log
 from lmv_cli.core.conventions import normalize_depth
-from lmv_cli.core.derived import BRDF_FLOOR
+from lmv_cli.core.color import BRDF_FLOOR
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.warp import backward_warp

@@ -39,7 +39,7 @@ from lmv_cli.core.inputs import (
     merged_motion_vectors,
     predicted_history_frame,
 )
-from lmv_cli.core.derived import BRDF_FLOOR
+from lmv_cli.core.color import BRDF_FLOOR
 from lmv_cli.core.model.encoder import Encoding
 from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState

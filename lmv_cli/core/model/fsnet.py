@@ -25,8 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lmv_cli.core.color import gamma_log, inv_gamma_log
-from lmv_cli.core.derived import BRDF_FLOOR
+from lmv_cli.core.color import BRDF_FLOOR, gamma_log, inv_gamma_log
 from lmv_cli.core.errors import ConfigError, InputError
 from lmv_cli.core.model.decoder import FSNET_DECODER_MID, FSNET_DECODER_OUT, Decoder, DecoderResult
 from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding

@@ -7,7 +7,15 @@ checksummed chunk reads (`chunks`), metadata checks (`metadata`), whole-store ve
 """
 
 from lmv_cli.core.store.reader import Scene, Store, open_store
-from lmv_cli.core.store.verify import verify_store
-from lmv_cli.core.store.writer import PackResult, pack
 
 __all__ = ["PackResult", "Scene", "Store", "open_store", "pack", "verify_store"]
+_LAZY = {"pack": "writer", "PackResult": "writer", "verify_store": "verify"}
+"""Writing and verifying read EXRs (OpenEXR); they load on first use so that reading a store never does."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"lmv_cli.core.store.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'lmv_cli.core.store' has no attribute {name!r}")
