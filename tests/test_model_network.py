@@ -324,6 +324,29 @@ def test_merged_motion_vectors_follow_the_warp_convention(warp, half_width):
     torch.testing.assert_close(m1, expected, rtol=0, atol=1e-6)
 
 
+def test_original_grid_is_torch_linspace_bit_for_bit():
+    from lmv_cli.core.model.warp import base_grid
+
+    for n in (*range(1, 70), 80, 90, 160, 320, 720, 1280, 2160, 3840):
+        grid = base_grid(1, n, convention="original")[0, 0, :, 0]
+        assert torch.equal(grid, torch.linspace(-1.0, 1.0, n)), n
+
+
+@pytest.mark.slow
+def test_original_warp_exports_with_dynamic_size():
+    """The original grid keeps H and W symbolic under torch.export (linspace would pin them)."""
+
+    class Warp(torch.nn.Module):
+        def forward(self, x, mv):
+            return backward_warp(x, mv, convention="original")
+
+    h, w = torch.export.Dim("h", min=1, max=256), torch.export.Dim("w", min=1, max=256)
+    shapes = ({2: 16 * h, 3: 16 * w}, {2: 16 * h, 3: 16 * w})
+    program = torch.export.export(Warp(), (torch.rand(1, 3, 32, 48), torch.rand(1, 2, 32, 48)), dynamic_shapes=shapes)
+    x, mv = torch.rand(1, 3, 64, 80), 0.2 * torch.rand(1, 2, 64, 80)
+    torch.testing.assert_close(program.module()(x, mv), backward_warp(x, mv, convention="original"))
+
+
 def test_original_warp_convention_differs_from_the_exact_one():
     net = make_net("fsnet_small")
     inputs = make_inputs(1, 32, 48, mv_scale=0.3)

@@ -30,13 +30,22 @@ def base_grid(
     """Normalised pixel-centre coordinates (1, H, W, 2), x then y: in (−1, 1) for "exact"
     (align_corners=False), `linspace(−1, 1, ·)` for "original" (align_corners=True)."""
     if convention == "original":
-        ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
-        xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
+        ys, xs = _linspace_pm1(height, device, dtype), _linspace_pm1(width, device, dtype)
     else:
         ys = (torch.arange(height, device=device, dtype=dtype) * 2 + 1) / height - 1
         xs = (torch.arange(width, device=device, dtype=dtype) * 2 + 1) / width - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack((gx, gy), dim=-1).unsqueeze(0)
+
+
+def _linspace_pm1(n: int, device, dtype: torch.dtype) -> torch.Tensor:
+    """`torch.linspace(−1, 1, n)` bit for bit in float32, written with `arange` so that exported graphs
+    keep n dynamic (linspace specialises it to the traced size). torch's kernel takes the float32 step
+    2/(n−1) and computes `−1 + step·i` up to the middle and `1 − step·(n−1−i)` after it, each with one
+    rounding (a fused multiply-add); float64 arithmetic is exact here, so rounding it once matches."""
+    step = (torch.tensor(2.0, dtype=torch.float32, device=device) / max(n - 1, 1)).double()
+    i = torch.arange(n, device=device, dtype=torch.float64)
+    return torch.where(i < max(n // 2, 1), step * i - 1.0, 1.0 - step * (n - 1 - i)).to(dtype)
 
 
 def backward_warp(
