@@ -40,7 +40,10 @@ def check_data(cfg: Config) -> DataIndex:
 
 
 def train(cfg: Config, on_event: OnEvent | None = None) -> TrainResult:
-    """Start a fresh run of `cfg` and train it to the end."""
+    """Start a fresh run of `cfg` and train it to the end. Store paths are made absolute in the run's
+    config.yaml, so `lmv resume` works from any directory."""
+    stores = tuple(str(Path(s).resolve()) for s in cfg.data.stores)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, stores=stores))
     world = setup(cfg.train.device)
     try:
         index = check_data(cfg)
