@@ -312,6 +312,10 @@ def _rename(state: OrderedDict, old: str, new: str) -> None:
         ),
         (lambda s: s.pop("recurrent_blocks.1.conv.weight"), "weights lack key 'recurrent_blocks.1.conv.weight'"),
         (
+            lambda s: _rename(s, "scene_color_encoder.input_block.seq.conv1.weight", "module.scene_color_encoder.input_block.seq.conv1.weight"),
+            "unexpected key 'module.scene_color_encoder.input_block.seq.conv1.weight' (not a parameter of the released FSNet; a DistributedDataParallel 'module.' prefix?)",
+        ),
+        (
             lambda s: s.__setitem__("shade_decoder.output_block.output1x1.weight", torch.zeros(8, 32, 1, 1)),
             "key 'shade_decoder.output_block.output1x1.weight' has shape (8, 32, 1, 1), the released FSNet has (7, 32, 1, 1)",
         ),
@@ -323,6 +327,17 @@ def test_wrong_checkpoint_is_a_one_line_error_naming_the_key_and_writes_nothing(
     src, out = _edited(tmp_path, edit), tmp_path / "out.pt"
     assert_one_line_error(invoke(runner, src, out), message)
     assert not out.exists() and not list(tmp_path.glob(".out.pt.*"))
+
+
+@pytest.mark.parametrize("where", ["pickle", "a tensor", "the directory"])
+def test_damaged_checkpoint_is_a_one_line_error(runner, tmp_path, where):
+    data = bytearray(WEIGHTS.read_bytes())
+    at = {"pickle": 100, "a tensor": len(data) // 2, "the directory": len(data) - 200}[where]
+    data[at : at + 64] = b"\xff" * 64
+    src, out = tmp_path / "damaged.pt", tmp_path / "out.pt"
+    src.write_bytes(bytes(data))
+    assert_one_line_error(invoke(runner, src, out), str(src), "damaged torch.save archive")
+    assert not out.exists()
 
 
 def test_other_files_and_outputs(runner, tmp_path):

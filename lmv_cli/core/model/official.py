@@ -70,9 +70,8 @@ def to_lmv_state_dict(
     state: dict[str, torch.Tensor] = {}
     for key, value in official.items():
         if key not in names:
-            raise CheckpointError(
-                f"unexpected key '{key}' (not a parameter of the released FSNet; another architecture?)", path=path
-            )
+            hint = "a DistributedDataParallel 'module.' prefix?" if key.startswith("module.") else "another architecture?"
+            raise CheckpointError(f"unexpected key '{key}' (not a parameter of the released FSNet; {hint})", path=path)
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"key '{key}' is a {type(value).__name__}, not a tensor", path=path)
         expected = tuple(own[names[key]].shape)

@@ -177,23 +177,31 @@ def read_restricted(path: str | Path) -> Any:
     path = Path(path)
     if not zipfile.is_zipfile(path):
         raise CheckpointError("not a torch.save zip archive (legacy or foreign format)", path=path)
-    with zipfile.ZipFile(path) as archive:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if not pickles:
-            raise CheckpointError("torch.save archive without data.pkl", path=path)
-        prefix = pickles[0].rsplit("/", 1)[0]
-        names = set(archive.namelist())
-        if f"{prefix}/byteorder" in names and archive.read(f"{prefix}/byteorder").decode() != sys.byteorder:
-            raise CheckpointError("tensors stored in the other byte order", path=path)
-        unpickler = RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, path)
-        try:
-            return unpickler.load()
-        except UnsafePickleError as e:
-            raise UnsafePickleError(e.message, path=path) from None
-        except CheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a damaged pickle raises many types
-            raise CheckpointError(f"cannot unpickle the checkpoint: {type(e).__name__}: {e}", path=path) from None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _unpickle(archive, path)
+    except CheckpointError as e:
+        raise type(e)(e.message, path=path) from None
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"damaged torch.save archive ({type(e).__name__}: {e})", path=path) from None
+
+
+def _unpickle(archive: zipfile.ZipFile, path: Path) -> Any:
+    """`data.pkl` of an open archive through `RestrictedUnpickler`."""
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+    if not pickles:
+        raise CheckpointError("torch.save archive without data.pkl")
+    prefix = pickles[0].rsplit("/", 1)[0]
+    if f"{prefix}/byteorder" in names and archive.read(f"{prefix}/byteorder").decode() != sys.byteorder:
+        raise CheckpointError("tensors stored in the other byte order")
+    unpickler = RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, path)
+    try:
+        return unpickler.load()
+    except (CheckpointError, zipfile.BadZipFile):
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged pickle raises many types
+        raise CheckpointError(f"cannot unpickle the checkpoint: {type(e).__name__}: {e}") from None
 
 
 def module_state_dict(module: Any, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
