@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
+from lmv_cli.core.metrics import flip_available
 from lmv_cli.core.model.files import load_model, save_model
 from lmv_cli.core.rollout import rp_schedule
 
@@ -33,9 +34,9 @@ def one_line_error(result, code: int, match: str) -> None:
 
 @pytest.fixture(scope="module")
 def document(eval_store, tiny_model):
-    """`lmv test --json` of the tiny model given twice (reported as tiny and tiny#2), N = 2, no ꟻLIP
-    columns unless the metrics extra is installed."""
-    result = run(tiny_model, tiny_model, "--data", eval_store, "--frames", 2, "--json", "--device", "cpu")
+    """`lmv test --json` of the tiny model given twice (reported as tiny and tiny#2), N = 2, no ꟻLIP."""
+    result = run(tiny_model, tiny_model, "--data", eval_store, "--frames", 2, "--json", "--device", "cpu",
+                 "--no-flip")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -45,7 +46,7 @@ def test_json_document_schema(document, eval_store, tiny_model):
     assert document["store"] == str(eval_store) and document["frames_per_rendered"] == 2
     assert document["models"] == {"tiny": str(tiny_model), "tiny#2": str(tiny_model)}
     assert document["baselines"] == ["warp", "repeat"]
-    assert document["metrics"][:6] == METRIC_NAMES
+    assert document["metrics"] == METRIC_NAMES
     assert list(document["scenes"]) == ["occlusion", "translucency"]
     for summary in [*document["scenes"].values(), document["overall"]]:
         assert list(summary["methods"]) == ["tiny", "tiny#2", "warp", "repeat"]
@@ -73,6 +74,7 @@ def test_table_and_plot(eval_store, tiny_model, tmp_path):
     assert "overall: 5 predicted frame(s), N = 1" in result.output
     for header in ("PSNR no-ST", "SSIM ST", "tiny", "warp", "repeat"):
         assert header in result.output
+    assert ("FLIP HDR" in result.output) == flip_available()  # by default when the metrics extra is installed
     assert plot.read_bytes()[:8] == PNG_SIGNATURE
     assert f"plot: {plot}" in result.output
 
@@ -95,7 +97,8 @@ def test_warp_and_repeat_agree_with_capture_check(eval_store, document_n1, tmp_p
 
 @pytest.fixture(scope="module")
 def document_n1(eval_store, tiny_model):
-    result = run(tiny_model, "--data", eval_store, "--scene", "occlusion", "--frames", 1, "--json", "--device", "cpu")
+    result = run(tiny_model, "--data", eval_store, "--scene", "occlusion", "--frames", 1, "--json", "--device", "cpu",
+                 "--no-flip")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -132,6 +135,11 @@ def test_model_store_mismatch_with_json_error(eval_store, tiny_model, tmp_path):
     one_line_error(result, 1, "trained on store conversions with depth_norm_cm = 1.0")
     error = json.loads(result.stdout)
     assert error["schema"] == "lmv.error/1" and error["exit_code"] == 1 and error["error"]["path"] == str(other)
+
+
+def test_flip_asked_without_the_metrics_extra(eval_store, tiny_model, monkeypatch):
+    monkeypatch.setattr("lmv_cli.core.infer.compare.flip_available", lambda: False)
+    one_line_error(run(tiny_model, "--data", eval_store, "--flip"), 1, "ꟻLIP needs the 'metrics' extra")
 
 
 def test_missing_store(tiny_model, tmp_path):

@@ -25,6 +25,8 @@ def command(
     frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
                                help="N: frames predicted after every rendered frame (1..3; pattern R P..P)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="FLIP HDR/LDR columns (default: when the "
+                                        "'metrics' extra is installed; about 1-4 s per image at 320x180)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, README) "
@@ -40,7 +42,8 @@ def command(
     from lmv_cli.core.infer.compare import compare
 
     with progress_bar(not as_json) as progress:
-        result = compare(models, data, scenes=scene, n=frames, device=device, plot=plot, progress=progress)
+        result = compare(models, data, scenes=scene, n=frames, device=device, flip=flip, plot=plot,
+                         progress=progress)
     if as_json:
         from lmv_cli.core.infer.reports import comparison_document
 

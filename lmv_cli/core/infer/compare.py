@@ -51,9 +51,11 @@ def compare(
     for scene in selected:
         frame_range(scene, n, 0, None)
     plot_path = _plot_path(plot)
+    use_flip = flip_available() if flip is None else flip
+    if use_flip and not flip_available():
+        raise LmvError("ꟻLIP needs the 'metrics' extra: pip install 'lmv[metrics]' (package flip-evaluator)")
     dev = pick_device(device)
     loaded = load_models(model_specs, store, dev)
-    use_flip = flip_available() if flip is None else flip
     models = {m.name: m.model for m in loaded}
     records: list[FrameRecord] = []
     for scene in selected:
