@@ -199,6 +199,36 @@ def accuracy(net: FSNet, store_path: str, paths: list[str], frames: int | None) 
         print(f"{name:<16}{values['psnr']:>9.3f}   Δ vs torch fp32 {values['psnr'] - ref:+.4f}")
 
 
+def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str]) -> None:
+    """`lmv extrapolate STORE` in a child process (this network saved to a temporary model file): wall
+    time, frames/s including start-up, store reads and EXR/PNG writes, and the child's peak RSS."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from lmv_cli.core.config import ModelConfig
+    from lmv_cli.core.model.files import save_model
+    from lmv_cli.core.store.reader import open_store
+
+    frames = sum(scene.frames for scene in open_store(store_path))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = save_model(Path(tmp) / "model.pt", net, ModelConfig(preset=preset, init="random"))
+        command = [str(Path(sys.executable).parent / "lmv"), "extrapolate", store_path, "--model", str(model),
+                   "--out", str(Path(tmp) / "out"), "--no-video", *args]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"\nlmv extrapolate failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        return
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024  # KiB → GiB
+    print(f"\nlmv extrapolate {store_path} {' '.join(args)}: {frames} frames in {wall:.1f} s = "
+          f"{frames / wall:.2f} frames/s end to end (start-up, reads, EXR/PNG writes, metrics); "
+          f"peak RSS {rss:.2f} GiB\n  {done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ''}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1280x720,1920x1080")
@@ -208,6 +238,8 @@ def main() -> None:
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--store", default=None, help="Also measure accuracy on this store.")
     parser.add_argument("--frames", type=int, default=None, help="Accuracy: first FRAMES frames of each scene.")
+    parser.add_argument("--extrapolate", default=None, help="Also time `lmv extrapolate` on this store.")
+    parser.add_argument("--extrapolate-args", default="", help="Extra arguments for `lmv extrapolate`.")
     args = parser.parse_args()
     torch.manual_seed(0)
     net = FSNet.from_preset(args.preset).eval()
@@ -223,6 +255,8 @@ def main() -> None:
             bench_size(net, tuple(int(v) for v in size.split("x")), paths, args.reps)
     if args.store:
         accuracy(net, args.store, paths, args.frames)
+    if args.extrapolate:
+        end_to_end(net, args.preset, args.extrapolate, args.extrapolate_args.split())
 
 
 if __name__ == "__main__":

@@ -33,22 +33,26 @@ def command(
     """
     if exporter not in ("dynamo", "torchscript"):
         raise typer.BadParameter("expected dynamo or torchscript", param_hint="--exporter")
-    from lmv_cli.core.export import ExportError, example_inputs, export_onnx, store_inputs, validate_onnx
+    from lmv_cli.core.export import example_inputs, export_onnx, store_inputs
     from lmv_cli.core.model.files import load_model, resolve_model
 
     net, _, _ = load_model(resolve_model(model))
     console = stdout_console()
     console.print(f"exporting with {exporter} at opset {opset} …", highlight=False)
     export_onnx(net, out, opset=opset, exporter=exporter)
-    checks = [("random inputs", example_inputs(net, CHECK_SIZE, seed=1))]
+    _check(console, net, out, "random inputs", example_inputs(net, CHECK_SIZE, seed=1))
     if store is not None:
         inputs, name, t = store_inputs(net, store, scene, frame)
-        checks.append((f"{store} scene {name} frame {t}", inputs))
-    for label, inputs in checks:
-        v = validate_onnx(net, out, inputs)
-        console.print(f"onnxruntime vs PyTorch, {label}, {v.size[0]}x{v.size[1]}: max abs error colour "
-                      f"{v.color_error:.2e} (peak {v.color_peak:.3g}), all outputs {v.max_error:.2e}", highlight=False)
-        if not v.ok:
-            raise ExportError(f"the graph does not match PyTorch on {label} (colour error {v.color_error:.2e})",
-                              path=out)
+        _check(console, net, out, f"{store} scene {name} frame {t}", inputs)
     console.print(f"wrote {out} (opset {opset}, dynamic H×W in multiples of 16)", highlight=False)
+
+
+def _check(console, net, out: Path, label: str, inputs: dict) -> None:
+    """Validate the graph on `inputs`, print the errors; a mismatch is an `ExportError` (exit 1)."""
+    from lmv_cli.core.export import ExportError, validate_onnx
+
+    v = validate_onnx(net, out, inputs)
+    console.print(f"onnxruntime vs PyTorch, {label}, {v.size[0]}x{v.size[1]}: max abs error colour "
+                  f"{v.color_error:.2e} (peak {v.color_peak:.3g}), all outputs {v.max_error:.2e}", highlight=False)
+    if not v.ok:
+        raise ExportError(f"the graph does not match PyTorch on {label} (colour error {v.color_error:.2e})", path=out)
