@@ -93,3 +93,23 @@ def test_diverging_loss_stops_with_a_clear_message(eval_store, tmp_path):
     (run,) = (tmp_path / "tiny").iterdir()
     payload = read_checkpoint(run / "checkpoint" / "checkpoint.pt")
     assert all(torch.isfinite(v).all() for v in payload["state_dict"].values())  # usable
+
+
+@pytest.mark.slow
+def test_tensorboard_scalars_and_previews(eval_store, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    code, output = train_tiny(eval_store, tmp_path, "train.max_steps=3")
+    assert code == 0, output
+    (run,) = (tmp_path / "tiny").iterdir()
+    events = EventAccumulator(str(run / "writer"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"train/loss", "train/psnr", "train/lr", "train/samples_per_s", "val/n1.model.psnr",
+            "val/n2.warp.psnr", "val/n1.repeat.ssim"} <= set(scalars)
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    images = events.Tags()["images"]
+    assert {"preview/translucency_n1", "preview/translucency_n2"} <= set(images)
+    image = events.Images("preview/translucency_n1")[0]
+    assert (image.width, image.height) == (3 * 48, 32)  # prediction | truth | warp at full frame
