@@ -204,7 +204,8 @@ def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
         raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_FRAMES}, got {n}")
     stop = scene.frames if end is None else end
     if start < 0 or stop > scene.frames or stop <= start:
-        raise InputError(f"scene {scene.name}: frame range {start}..{stop - 1} is outside its frames 0..{scene.frames - 1}")
+        raise InputError(f"scene {scene.name}: frame range {start}..{stop - 1} is outside its frames "
+                         f"0..{scene.frames - 1}")
     if stop - start <= HISTORY_FRAMES:
         raise InputError(
             f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_FRAMES + 1} "
