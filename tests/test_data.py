@@ -130,3 +130,23 @@ def test_collate_and_frame_at(eval_store):
 
 def test_data_config_has_no_dead_history_key():
     assert "history" not in {f.name for f in dataclasses.fields(DataConfig)}
+
+
+def test_cropped_motion_vectors_still_reproject_the_crop(eval_store):
+    """MVs are NDC of the frame they belong to: the warp of a cropped window equals the crop of the
+    full-frame warp (inside the crop, where the source pixels are inside it too)."""
+    index = build_index(data(eval_store, flips=False, crop=(32, 32)))
+    scene = open_store(eval_store).scene("occlusion")
+    ds = WindowDataset(index, (32, 32), False, seed=1)
+    full = WindowDataset(build_index(data(eval_store, flips=False, crop=None)), None, False, seed=1)
+    for key in ((0, 0), (1, 2), (3, 3)):
+        item, whole = ds[key], full[key]
+        x0s = [x for x in range(scene.width - 31) if np.array_equal(whole["depth"][..., x : x + 32], item["depth"])]
+        (x0,) = x0s
+        crop_frames = [{k: torch.from_numpy(v[t : t + 1]) for k, v in item.items()} for t in (4, 3)]
+        full_frames = [{k: torch.from_numpy(v[t : t + 1]) for k, v in whole.items()} for t in (4, 3)]
+        cropped, reference = warp(crop_frames).color, warp(full_frames).color[..., x0 : x0 + 32]
+        src = (torch.from_numpy(whole["motion_vector"][4:5]).abs().amax() * scene.width / 2).ceil().int().item() + 1
+        inner = (slice(None), slice(None), slice(src, 32 - src), slice(src, 32 - src))
+        assert src < 12
+        torch.testing.assert_close(cropped[inner], reference[inner], atol=1e-4, rtol=1e-4)

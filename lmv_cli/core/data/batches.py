@@ -7,6 +7,7 @@ Under DistributedDataParallel every rank walks the same permutation and takes ev
 so the ranks train on distinct windows.
 
 A flip mirrors every buffer and negates the motion-vector component along the flipped axis (study §3.5).
+Motion vectors are NDC (a full frame is 2 wide), so a crop rescales them to the crop's size.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ class WindowDataset(torch.utils.data.Dataset):
             h, w = self.crop
             crop = (int(rng.integers(0, scene.height - h + 1)), int(rng.integers(0, scene.width - w + 1)), h, w)
         arrays = scene.window(window.start, self.index.length, TRAIN_BUFFERS, crop)
+        arrays = {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
+        if crop is not None:
+            arrays[MOTION] = rescale_motion(arrays[MOTION], (scene.height, scene.width), self.crop)
         flip_x, flip_y = (bool(rng.integers(0, 2)), bool(rng.integers(0, 2))) if self.flips else (False, False)
-        return {name: flip(np.asarray(a, dtype=np.float32), name, flip_x, flip_y) for name, a in arrays.items()}
+        return {name: flip(a, name, flip_x, flip_y) for name, a in arrays.items()}
 
     def _scene(self, window: Window):
         if window.store not in self._stores:
@@ -63,6 +67,14 @@ class WindowDataset(torch.utils.data.Dataset):
 
             self._stores[window.store] = open_store(window.store)
         return self._stores[window.store].scene(window.scene)  # type: ignore[attr-defined]
+
+
+def rescale_motion(mv: np.ndarray, frame: tuple[int, int], crop: tuple[int, int]) -> np.ndarray:
+    """Motion vectors (T, 2, h, w) cut from an H×W frame, re-expressed in the crop's NDC: a displacement
+    of d·W/2 px is d·W/w in units of the crop's half-width (conventions: `flow_px = mv · W/2`)."""
+    (h_full, w_full), (h, w) = frame, crop
+    scale = np.array([w_full / w, h_full / h], dtype=np.float32).reshape(1, 2, 1, 1)
+    return mv * scale
 
 
 def flip(a: np.ndarray, name: str, flip_x: bool, flip_y: bool) -> np.ndarray:
