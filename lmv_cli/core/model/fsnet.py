@@ -218,7 +218,8 @@ class FSNet(nn.Module):
         `clamp="batch"` (the original). Written with minimum/maximum so it traces without host syncs.
         """
         valid = base[..., : size[0], : size[1]]
-        m = valid.amax(dim=(1, 2, 3), keepdim=True) if self.clamp == "per_sample" else valid.amax().reshape(1, 1, 1, 1)
+        # explicit dims for the batch-global max too: ONNX exporters have no all-dims amax
+        m = valid.amax(dim=(1, 2, 3) if self.clamp == "per_sample" else (0, 1, 2, 3), keepdim=True)
         r = torch.minimum(torch.maximum(residual, -m), m)
         return torch.minimum((r + base).clamp_min(0.0), m)
 
