@@ -92,7 +92,9 @@ def test_y_flip_twice_is_the_identity_and_pixels_round_trip(h, w, seed):
     np.testing.assert_array_equal(conventions.velocity_to_motion_vector(once), v)
     px = conventions.motion_vector_to_pixels(once)
     np.testing.assert_allclose(px[0], v[0] * w / 2, rtol=1e-6)
-    np.testing.assert_allclose(conventions.pixels_to_motion_vector(px), once, rtol=1e-6, atol=1e-7)
+    back = conventions.pixels_to_motion_vector(px)
+    np.testing.assert_allclose(back, once, rtol=1e-6, atol=1e-7)
+    assert once.dtype == back.dtype == np.float32  # the store's motion_vector dtype
 
 
 # --------------------------------------------------------------------------------------------- pack
