@@ -98,7 +98,8 @@ def test_flipped_motion_vectors_reproject_flipped_frames(eval_store):
     win = {k: v.astype(np.float32) for k, v in scene.window(3, 2, TRAIN_BUFFERS).items()}
     for fx, fy in ((True, False), (False, True), (True, True)):
         flipped = {k: flip(v, k, fx, fy) for k, v in win.items()}
-        frames = [{k: torch.from_numpy(v[t : t + 1].copy()) for k, v in w.items()} for w in (win, flipped) for t in (1, 0)]
+        frames = [{k: torch.from_numpy(v[t : t + 1].copy()) for k, v in w.items()}
+                  for w in (win, flipped) for t in (1, 0)]
         plain, mirrored = warp(frames[:2]).color, warp(frames[2:]).color
         dims = [d for d, on in ((-1, fx), (-2, fy)) if on]
         torch.testing.assert_close(mirrored, plain.flip(dims), atol=1e-5, rtol=1e-5)

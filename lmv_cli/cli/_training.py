@@ -33,7 +33,8 @@ def plain_line(record: dict[str, Any]) -> list[str]:
                 f"{record['windows']} windows, {record['batches_per_epoch']} batches/epoch, "
                 f"world size {record['world_size']}"]
     if kind == "train":
-        return [f"step {record['step']}/{record['total_steps']} epoch {record['epoch']} loss {_num(record['loss'], '.4f')} "
+        return [f"step {record['step']}/{record['total_steps']} epoch {record['epoch']} "
+                f"loss {_num(record['loss'], '.4f')} "
                 f"psnr {_num(record['psnr'])} lr {_num(record['lr'], '.2e')} {_num(record['samples_per_s'])} samples/s "
                 f"data wait {100 * record['data_wait']:.1f}%"]
     if kind == "val":

@@ -13,7 +13,9 @@ from lmv_cli.cli._common import lmv_command
 def command(
     run: Path = typer.Argument(..., help="A run directory, or a job directory (its newest run is resumed)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Extend the run to this many epochs in all."),
-    steps: int | None = typer.Option(None, "--steps", min=1, help="Extend the run to this many optimizer steps in all."),
+    steps: int | None = typer.Option(
+        None, "--steps", min=1, help="Extend the run to this many optimizer steps in all."
+    ),
 ) -> None:
     """Resume a run from checkpoint/checkpoint.pt with its own config.yaml, in its own run directory.
 

@@ -13,12 +13,8 @@ written by Ctrl-C in the middle of a sequence resumes at the next batch.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -42,9 +38,11 @@ from lmv_cli.core.model.files import BEST, LAST, save_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
+from lmv_cli.core.train.interrupt import deferred_interrupt
 from lmv_cli.core.train.logs import RunLog, preview_image
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
+from lmv_cli.core.train.state import Progress, Window
 from lmv_cli.core.train.validate import MODEL, selection_psnr, validate
 
 OnEvent = Callable[[dict[str, Any]], None]
@@ -53,31 +51,6 @@ OnEvent = Callable[[dict[str, Any]], None]
 
 class TrainingDiverged(LmvError):
     """The loss became NaN or Inf; the run stopped and its last checkpoint is the last good state."""
-
-
-@dataclass
-class Progress:
-    """Where the run stands: the next batch to train is batch `batch` of epoch `epoch`."""
-
-    step: int = 0
-    epoch: int = 0
-    batch: int = 0
-    best_psnr: float | None = None
-    best_step: int | None = None
-    validated_step: int | None = None  # step of the last validation (so the end does not repeat it)
-
-
-@dataclass
-class Window:
-    """Running sums between two log lines."""
-
-    start: float = field(default_factory=time.perf_counter)
-    steps: int = 0
-    loss: float = 0.0
-    psnr: float = 0.0
-    terms: dict[str, float] = field(default_factory=dict)
-    wait: float = 0.0
-    windows: list[int] = field(default_factory=list)  # indices into DataIndex.windows this rank trained on
 
 
 class Trainer:
@@ -132,7 +105,7 @@ class Trainer:
                     "world_size": self.world.size, "run": str(self.run.path)})
         if self.progress.step == 0:
             self._checkpoint(reason="start")  # a usable checkpoint even if the first steps diverge
-        with _deferred_interrupt() as stop:
+        with deferred_interrupt() as stop:
             self._stop = stop
             try:
                 while self.progress.step < self.total:
@@ -310,27 +283,6 @@ class Trainer:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
-
-
-@contextmanager
-def _deferred_interrupt():
-    """Ctrl-C (SIGINT) only sets a flag that the loop checks after each optimizer step, so a checkpoint
-    is never cut in half; a second Ctrl-C interrupts at once. Yields the flag's reader."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    requested: list[bool] = []
-
-    def handler(signum, frame) -> None:
-        if requested:
-            raise KeyboardInterrupt
-        requested.append(True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(requested)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _broadcast_pair(a, b, world: World):

@@ -19,8 +19,9 @@ from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
-from lmv_cli.core.train.loop import OnEvent, Progress, Trainer
+from lmv_cli.core.train.loop import OnEvent, Trainer
 from lmv_cli.core.train.rundir import RunDir, create_run, find_run
+from lmv_cli.core.train.state import Progress
 
 
 @dataclass(frozen=True)
