@@ -48,6 +48,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_model
 	$(PY) -m benchmarks.bench_pack
 	$(PY) -m benchmarks.bench_read
+	$(PY) -m benchmarks.bench_train
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache mutants
