@@ -37,7 +37,9 @@ def one_thread():
 
 @pytest.mark.parametrize(
     "cfg",
-    [ModelConfig(), ModelConfig(mv_gather="bilinear", clamp="batch")],
+    # random init: with the default init "warp" the zeroed head passes no gradient at step 0
+    # (covered after one step in test_model_network.py)
+    [ModelConfig(init="random"), ModelConfig(mv_gather="bilinear", clamp="batch", init="random")],
     ids=["nearest-per_sample", "bilinear-batch"],
 )
 def test_every_parameter_gets_a_finite_gradient(cfg, one_thread):
@@ -66,7 +68,7 @@ def test_overfitting_one_window_cuts_the_loss(window, one_thread):
     10× and the prediction ends far above its start and above repeating the last frame. Measured:
     loss 0.619 -> 0.031 (20×); PSNR 19.4 -> 34.1 dB (repeat 32.2 dB, MV warp 33.6 dB)."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig())
+    model = build_model(ModelConfig(init="random"))  # from random weights (init "warp" starts near the end)
     inputs, targets = assemble_inputs(window), assemble_targets(window[0])
     with torch.no_grad():
         psnr_before = psnr(model(inputs).color, targets.scene_color).item()
