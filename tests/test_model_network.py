@@ -347,6 +347,20 @@ def test_original_warp_exports_with_dynamic_size():
     torch.testing.assert_close(program.module()(x, mv), backward_warp(x, mv, convention="original"))
 
 
+@pytest.mark.slow
+def test_original_mode_step_exports_to_onnx_at_any_size(tmp_path):
+    """The released behaviour (original grid, batch clamp) exports with dynamic H×W and runs in
+    onnxruntime at a size other than the traced one."""
+    pytest.importorskip("onnxruntime")
+    from lmv_cli.core.export import example_inputs, export_onnx, validate_onnx
+
+    net = make_net("fsnet_small", warp="original", clamp="batch").eval()
+    path = export_onnx(net, tmp_path / "original.onnx", exporter="torchscript")
+    for size in ((48, 80), (64, 112)):
+        check = validate_onnx(net, path, example_inputs(net, size))
+        assert check.color_error < 1e-4 * check.color_peak, (size, check)
+
+
 def test_original_warp_convention_differs_from_the_exact_one():
     net = make_net("fsnet_small")
     inputs = make_inputs(1, 32, 48, mv_scale=0.3)
