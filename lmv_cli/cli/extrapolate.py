@@ -43,11 +43,17 @@ def command(
         result = extrapolate(store, out, model=model, scenes=scene, n=frames, start=start, end=end,
                              device=device, precision=precision, backend=backend, video=video,
                              progress=progress)
+    from lmv_cli.cli._tables import print_summaries
+
+    metrics = ("psnr", "ssim", "psnr_no_st", "psnr_st")
+    print_summaries({k: v for k, v in result.summaries.items() if k != "all" or len(result.scenes) > 1}, metrics,
+                    result.n)
     console = stdout_console()
     for s in result.scenes:
-        summary = result.summaries[s.name].methods
-        figures = ", ".join(f"{m} {v['psnr']:.2f}" for m, v in summary.items())
-        console.print(f"{s.name}: {s.predicted} predicted frame(s); PSNR dB {figures}", highlight=False)
+        console.print(f"{s.name}: {s.predicted} predicted frame(s) in {s.folder}/", highlight=False)
+        console.print(f"  exr/ (linear HDR), png/ (ACES + sRGB previews), metrics.csv, metrics.json", highlight=False)
+        if s.contact_sheet is not None:
+            console.print(f"  contact sheet: {s.contact_sheet}", highlight=False)
         if s.video is not None:
             console.print(f"  video: {s.video}", highlight=False)
     if result.video_note:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
-
-HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_no_st": "PSNR no-ST", "ssim_no_st": "SSIM no-ST",
-           "psnr_st": "PSNR ST", "ssim_st": "SSIM ST", "flip_hdr": "FLIP HDR", "flip_ldr": "FLIP LDR"}
-
 
 @lmv_command
 def command(
@@ -56,23 +51,8 @@ def command(
 
 
 def _tables(result) -> None:
-    from rich.table import Table
+    from lmv_cli.cli._tables import print_summaries
 
-    console = stdout_console()
-    for name, summary in result.summaries.items():
-        title = "overall" if name == "all" else f"scene {name}"
-        table = Table(title=f"{title}: {summary.frames} predicted frame(s), N = {result.n}", title_justify="left")
-        table.add_column("method")
-        for metric in result.metrics:
-            table.add_column(HEADERS.get(metric, metric), justify="right")
-        for method, values in summary.methods.items():
-            table.add_row(method, *(_cell(metric, values[metric]) for metric in result.metrics))
-        console.print(table)
+    print_summaries(result.summaries, result.metrics, result.n)
     if result.plot is not None:
-        console.print(f"plot: {result.plot}", highlight=False)
-
-
-def _cell(metric: str, value: float) -> str:
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
+        stdout_console().print(f"plot: {result.plot}", highlight=False)

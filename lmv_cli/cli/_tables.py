@@ -1,0 +1,34 @@
+"""The metrics table `lmv test` and `lmv extrapolate` print: per scene and overall, each model beside
+the `warp` and `repeat` baselines on the same predicted frames."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from lmv_cli.cli._common import stdout_console
+
+HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_no_st": "PSNR no-ST", "ssim_no_st": "SSIM no-ST",
+           "psnr_st": "PSNR ST", "ssim_st": "SSIM ST", "flip_hdr": "FLIP HDR", "flip_ldr": "FLIP LDR"}
+
+
+def print_summaries(summaries: Mapping[str, object], metrics: Sequence[str], n: int) -> None:
+    """One rich table per summary (`evaluate.Summary`: frames, methods → metric → mean); "all" is overall."""
+    from rich.table import Table
+
+    console = stdout_console()
+    for name, summary in summaries.items():
+        title = "overall" if name == "all" else f"scene {name}"
+        table = Table(title=f"{title}: {summary.frames} predicted frame(s), N = {n}", title_justify="left")
+        table.add_column("method")
+        for metric in metrics:
+            table.add_column(HEADERS.get(metric, metric), justify="right")
+        for method, values in summary.methods.items():
+            table.add_row(method, *(_cell(metric, values[metric]) for metric in metrics))
+        console.print(table)
+
+
+def _cell(metric: str, value: float) -> str:
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
