@@ -36,6 +36,7 @@ class ModelConfig:
     warp: Literal["exact", "original"] = "exact"  # exact: d moves d·W/2 px; original: the released grid, d·(W−1)/2
     compat: Literal["none", "original"] = "none"  # original: sets mv_gather, clamp, warp to the released network's
     init: Literal["warp", "random"] = "warp"  # warp: untrained net = rendered-MV warp; random: PyTorch default only
+    demodulate: bool = True  # residual on the BRDF-demodulated light, re-modulated by the current BRDF (released)
 
     def __post_init__(self) -> None:
         if self.compat == "original":  # the one switch for the released behaviour; it wins over the three options
@@ -43,7 +44,7 @@ class ModelConfig:
                 object.__setattr__(self, key, value)
 
 
-ORIGINAL_MODEL_OPTIONS = {"mv_gather": "nearest", "clamp": "batch", "warp": "original"}
+ORIGINAL_MODEL_OPTIONS = {"mv_gather": "nearest", "clamp": "batch", "warp": "original", "demodulate": True}
 """The result-changing options under which the `fsnet` preset computes the released network's function."""
 
 

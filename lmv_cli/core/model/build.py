@@ -18,7 +18,8 @@ def build_model(cfg: ModelConfig) -> FSNet:
     afterwards replaces both)."""
     if cfg.preset not in PRESETS:
         raise ConfigError(f"'model.preset': unknown preset {cfg.preset!r} (presets: {', '.join(sorted(PRESETS))})")
-    model = FSNet(**PRESETS[cfg.preset], mv_gather=cfg.mv_gather, clamp=cfg.clamp, warp=cfg.warp)
+    model = FSNet(**PRESETS[cfg.preset], mv_gather=cfg.mv_gather, clamp=cfg.clamp, warp=cfg.warp,
+                  demodulate=cfg.demodulate)
     if cfg.init == "warp":
         model.init_as_warp_()
     return model

@@ -71,6 +71,7 @@ class FSNet(nn.Module):
         mv_gather: str = "nearest",
         clamp: str = "per_sample",
         warp: str = "exact",
+        demodulate: bool = True,
     ):
         super().__init__()
         if clamp not in CLAMP_MODES:
@@ -85,6 +86,7 @@ class FSNet(nn.Module):
         self.gbuffer_channels = gbuffer_channels
         self.clamp = clamp
         self.warp = warp
+        self.demodulate = demodulate
         self.history_encoder = Encoder(history_channels, tuple(widths))
         self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
         skips = self.history_encoder.skip_channels
@@ -186,12 +188,20 @@ class FSNet(nn.Module):
     def _compose(self, x: NetInputs, decoded: DecoderResult, size: tuple[int, int]) -> NetOutputs:
         """Shading from the previous frame (study §4.5 steps 9–11), then crop to `size`."""
         h0 = x.history[0]
-        # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
         warp = self.warp
-        demodulated = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
-        base = warp_feature(demodulated, decoded.lmv1, convention=warp)
-        light = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
-        opaque = light * x.brdf_color.clamp_min(BRDF_FLOOR)  # re-modulated by the *current* BRDF colour
+        floor_now = x.brdf_color.clamp_min(BRDF_FLOOR)
+        if self.demodulate:
+            # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
+            demodulated = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
+            base = warp_feature(demodulated, decoded.lmv1, convention=warp)
+            light = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
+            opaque = light * floor_now  # re-modulated by the *current* BRDF colour
+        else:
+            # `demodulate=False`: the residual corrects the warped colour itself; no re-modulation at
+            # material edges (light is reported demodulated for the loss and the outputs)
+            base = warp_feature(gamma_log(h0.color_no_st), decoded.lmv1, convention=warp)
+            opaque = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
+            light = opaque / floor_now
         sky = inv_gamma_log(warp_feature(h0.sky, decoded.lmv1, convention=warp))
         st_color = inv_gamma_log(warp_feature(h0.st_color, decoded.lmv2, convention=warp))
         st_alpha = warp_feature(h0.st_alpha, decoded.lmv2, convention=warp).clamp(0.0, 1.0)
