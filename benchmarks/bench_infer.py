@@ -1,11 +1,11 @@
 """Milliseconds per predicted frame for every inference path, side by side in one run (SPEC §8).
 
-    python -m benchmarks.bench_infer [--sizes 1280x720,1920x1080] [--preset fsnet] [--reps 3]
+    python -m benchmarks.bench_infer [--sizes 1280x720,1920x1080] [--preset fsnet[,fsnet_small]] [--reps 3]
                                      [--store S.zarr] [--paths ...]
 
 Per size, the median over `--reps` predicted frames of an R P R P… rollout (N = 1, `lmv extrapolate`'s
 default) after one untimed prediction, for each path:
-  eager fp32     baseline (ratio 1.00): the bare network, fp32 NCHW, all three history frames encoded
+  eager fp32     baseline (ratio 1.00: the first row): the bare network, fp32 NCHW, all three history frames encoded
   torch fp32     `Rollout` with cached history encodings (two of three slots encoded per frame at N = 1)
   torch fp32 CL  the same, channels_last
   torch bf16 CL  bf16 autocast + channels_last (native only with AMX/AVX512-BF16; emulated elsewhere)
@@ -140,37 +140,42 @@ def _available(path: str) -> bool:
     return path not in ("onnxruntime", "openvino") or backend_available(path)
 
 
-def bench_size(net: FSNet, size: tuple[int, int], paths: list[str], reps: int) -> None:
-    """One table: every path built and warmed up (one untimed prediction each), then `reps` rounds
-    that time one prediction of every path in turn, so load changes on a shared CPU hit all paths."""
+def bench_size(nets: dict[str, FSNet], size: tuple[int, int], paths: list[str], reps: int) -> None:
+    """One table: every path of every network built and warmed up (one untimed prediction each), then
+    `reps` rounds timing one prediction of every path in turn, so load changes hit all paths alike.
+    With several presets (`--preset fsnet,fsnet_small`) rows are named "<preset> <path>"."""
     w, h = size
     g = torch.Generator().manual_seed(0)
     frames = [random_frame(h, w, g), random_frame(h, w, g)]
-    flops = {True: flops_per_frame(net, frames, True), False: flops_per_frame(net, frames, False)}
     peak, how = cpu_peak()
-    print(f"\n{w}x{h}: {flops[True] / 1e9:.0f} GFLOP per frame with cached encodings, {flops[False] / 1e9:.0f} "
-          f"with all three encoded; fp32 peak {peak:.0f} GFLOP/s = {how}", flush=True)
-    runners, models = {}, {}
-    for name, make in predictors(net, paths).items():
-        models[name] = make()
-        runners[name] = Timed(models[name], frames, eager=name == "eager fp32")
-        runners[name].predict_once()
+    print(f"\n{w}x{h}: fp32 peak {peak:.0f} GFLOP/s = {how}", flush=True)
+    runners, models, flops = {}, {}, {}
+    for preset, net in nets.items():
+        cached, full = flops_per_frame(net, frames, True), flops_per_frame(net, frames, False)
+        print(f"  {preset}: {cached / 1e9:.0f} GFLOP per frame with cached encodings, {full / 1e9:.0f} with all "
+              "three encoded", flush=True)
+        for path, make in predictors(net, paths).items():
+            name = f"{preset} {path}" if len(nets) > 1 else path
+            models[name] = make()
+            flops[name] = cached if isinstance(models[name], TorchPredictor) else full
+            runners[name] = Timed(models[name], frames, eager=path == "eager fp32")
+            runners[name].predict_once()
     times: dict[str, list[float]] = {name: [] for name in runners}
     if "warp" in paths:
         time_warp(frames, 1)
-        times["warp"] = []
+        times["warp"], flops["warp"] = [], 0.0
     for _ in range(reps):
         for name, runner in runners.items():
             times[name].append(runner.predict_once())
         if "warp" in times:
             times["warp"] += time_warp(frames, 1)
-    print(f"{'path':<16}{'median ms':>11}{'runs (ms)':>28}{'x eager':>9}{'GFLOP/s':>9}{'% peak':>8}")
+    print(f"{'path':<28}{'median ms':>11}{'runs (ms)':>24}{'x first':>9}{'GFLOP/s':>9}{'% peak':>8}")
     base = statistics.median(next(iter(times.values())))
     for name, values in times.items():
-        cached = isinstance(models.get(name), TorchPredictor)
-        _row(name, values, base, flops[cached] if name != "warp" else 0.0, peak)
-    if "default" in models:
-        print(f"{'':<16}default = {models['default'].choice.describe()}")
+        _row(name, values, base, flops[name], peak)
+    for name, model in models.items():
+        if name.endswith("default"):
+            print(f"  {name} = {model.choice.describe()}")
 
 
 def _row(name: str, times: list[float], base: float, flops: float, peak: float) -> None:
@@ -178,7 +183,7 @@ def _row(name: str, times: list[float], base: float, flops: float, peak: float) 
     runs = " ".join(f"{t * 1000:.0f}" for t in times)
     ratio = base / med
     rate = flops / med / 1e9
-    print(f"{name:<16}{med * 1000:>11.1f}{runs:>28}{ratio:>9.2f}{rate:>9.1f}{rate / peak * 100 if peak else 0:>7.1f}%",
+    print(f"{name:<28}{med * 1000:>11.1f}{runs:>24}{ratio:>9.2f}{rate:>9.1f}{rate / peak * 100 if peak else 0:>7.1f}%",
           flush=True)
 
 
@@ -232,7 +237,7 @@ def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str]) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1280x720,1920x1080")
-    parser.add_argument("--preset", default="fsnet")
+    parser.add_argument("--preset", default="fsnet", help="Preset, or a comma list timed side by side.")
     parser.add_argument("--init", default="random", choices=("random", "warp"))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS))
@@ -242,21 +247,22 @@ def main() -> None:
     parser.add_argument("--extrapolate-args", default="", help="Extra arguments for `lmv extrapolate`.")
     args = parser.parse_args()
     torch.manual_seed(0)
-    net = FSNet.from_preset(args.preset).eval()
+    nets = {preset: FSNet.from_preset(preset).eval() for preset in args.preset.split(",")}
     if args.init == "warp":
-        net.init_as_warp_()
+        for net in nets.values():
+            net.init_as_warp_()
+    preset, net = next(iter(nets.items()))  # accuracy and end-to-end use the first preset
     paths = args.paths.split(",")
-    load = os.getloadavg()[0]
-    print(f"preset {args.preset} ({sum(p.numel() for p in net.parameters()):,} params), torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native_bf16()}, "
-          f"load average {load:.1f} (the CPU is shared: compare only within this run)")
+    counts = ", ".join(f"{p} {sum(x.numel() for x in n.parameters()):,} params" for p, n in nets.items())
+    print(f"{counts}; torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native_bf16()}, "
+          f"load average {os.getloadavg()[0]:.1f} (the CPU is shared: compare only within this run)")
     for size in args.sizes.split(","):
         if size:
-            bench_size(net, tuple(int(v) for v in size.split("x")), paths, args.reps)
+            bench_size(nets, tuple(int(v) for v in size.split("x")), paths, args.reps)
     if args.store:
         accuracy(net, args.store, paths, args.frames)
     if args.extrapolate:
-        end_to_end(net, args.preset, args.extrapolate, args.extrapolate_args.split())
+        end_to_end(net, preset, args.extrapolate, args.extrapolate_args.split())
 
 
 if __name__ == "__main__":
