@@ -91,8 +91,7 @@ def test_brdf_color_golden():
     np.testing.assert_allclose(brdf[2], [0.01] * 3)  # black: floored at 0.01
     np.testing.assert_allclose(brdf[3], [2.0, 3.0, 4.0])  # sky pixel: the sky colour
     scale, bias = brdf_lut.sample_lut(lut, np.float32([[0.5]]), np.float32([[0.5]]))
-    expected = np.array([0.8, 0.6, 0.4]) + scale[0, 0] * 0.04 * np.array([0.8, 0.6, 0.4]) + bias[0, 0]
-    np.testing.assert_allclose(brdf[4], expected, rtol=1e-6)
+    # brdf[4] (NoV = r = 0.5) against independent quadrature: tests/test_brdf_color.py
     assert float(scale[0, 0]) == pytest.approx(0.7285, abs=1e-3)
 
 
