@@ -258,6 +258,31 @@ def test_untrained_warp_init_predicts_the_rendered_mv_warp(warp):
     assert all(float(f.abs().max()) == 0.0 for _, f in out.flows)
 
 
+def test_untrained_without_demodulation_predicts_the_plain_colour_warp():
+    """`model.demodulate: false`: the residual acts on the warped colour itself, so the untrained network
+    predicts t−1's opaque colour warped by the rendered MV (in gl space) with no re-modulation by the
+    current BRDF colour; `light_no_st` is that colour demodulated by the current BRDF colour. The
+    released network (`compat: original`) always demodulates."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(preset="fsnet_small", demodulate=False))
+    b, h, w = 2, 32, 48
+    inputs = make_inputs(b, h, w, seed=4, mv_scale=0.3)
+    with torch.no_grad():
+        out = net(inputs)
+    h0, mask = inputs.history[0], inputs.sky_mask
+
+    def warp_np(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [torch.from_numpy(np_backward_warp(x[i].numpy(), inputs.merged_mv[0][i].numpy())) for i in range(b)]
+        )
+
+    opaque = inv_gamma_log(warp_np(gamma_log(h0.color_no_st)))
+    sky = inv_gamma_log(warp_np(h0.sky))
+    torch.testing.assert_close(out.color_no_st, opaque * (1 - mask) + sky * mask, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.light_no_st, opaque / inputs.brdf_color, rtol=1e-4, atol=1e-5)
+    assert ModelConfig(compat="original", demodulate=False).demodulate is True
+
+
 def test_warp_init_still_trains_every_parameter_after_one_step():
     """The zeroed head blocks the gradient to the head's first layer at step 0 only: after one AdamW
     step every parameter gets a finite, non-zero gradient."""
