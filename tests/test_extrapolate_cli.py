@@ -58,7 +58,7 @@ def test_predicted_frames_follow_the_pattern(eval_store, tiny_model, tmp_path, n
 def test_exrs_hold_the_predictions_and_reports_are_written(eval_store, tiny_model, tmp_path):
     out = tmp_path / "out"
     result = run(eval_store, "--model", tiny_model, "--scene", SCENE, "--frames", 2, "--out", out,
-                 "--device", "cpu")
+                 "--device", "cpu", "--backend", "torch")  # compared bit for bit with torch below
     assert result.exit_code == 0, result.output
 
     net = load_model(tiny_model)[0]
@@ -145,8 +145,11 @@ def test_model_trained_on_another_store_version(eval_store, tiny_model, tmp_path
     assert not (tmp_path / "o").exists()
 
 
-def test_reduced_precision_not_yet(eval_store, tiny_model, tmp_path):
-    one_line_error(run(eval_store, "--model", tiny_model, "--precision", "bf16", "--out", tmp_path / "o"), 1,
-                   "precision bf16 is not implemented yet")
+def test_precision_and_backend_choices_are_checked(eval_store, tiny_model, tmp_path):
     one_line_error(run(eval_store, "--model", tiny_model, "--backend", "tensorrt", "--out", tmp_path / "o"), 1,
-                   "unknown backend 'tensorrt'; this lmv has: torch")
+                   "backend: expected one of auto, torch, onnxruntime, openvino, got 'tensorrt'")
+    one_line_error(run(eval_store, "--model", tiny_model, "--precision", "fp8", "--out", tmp_path / "o"), 1,
+                   "precision: expected one of auto, fp32, bf16, fp16, got 'fp8'")
+    assert not (tmp_path / "o").exists()
+
+

@@ -23,8 +23,10 @@ def command(
     start: int = typer.Option(0, "--start", min=0, help="First frame (rendered, with the next two: history)."),
     end: Optional[int] = typer.Option(None, "--end", min=1, help="Stop before this frame (default: scene end)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
-    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16 (this lmv runs fp32)."),
-    backend: str = typer.Option("torch", "--backend", help="Inference backend (this lmv has: torch)."),
+    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16; auto: bf16 where the "
+                                  "CPU has native bf16 (AMX/AVX512-BF16) or on GPU, else fp32."),
+    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnxruntime|openvino; auto: OpenVINO "
+                                "when its extra is installed (fastest measured on CPU), else torch."),
     video: bool = typer.Option(True, "--video/--no-video", help="Write the side-by-side MP4 (needs the 'video' "
                                "extra)."),
 ) -> None:

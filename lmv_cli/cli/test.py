@@ -24,6 +24,10 @@ def command(
                                         "'metrics' extra is installed; about 1-4 s per image at 320x180)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
+    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16; auto: bf16 where the CPU "
+                                  "has native bf16 (AMX/AVX512-BF16) or on GPU, else fp32."),
+    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnxruntime|openvino; auto: OpenVINO when "
+                                "its extra is installed (fastest measured on CPU), else torch."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, README) "
                                  "instead of tables."),
 ) -> None:
@@ -38,6 +42,7 @@ def command(
 
     with progress_bar(not as_json) as progress:
         result = compare(models, data, scenes=scene, n=frames, device=device, flip=flip, plot=plot,
+                         precision=precision, backend=backend,
                          progress=progress)
     if as_json:
         from lmv_cli.core.infer.reports import comparison_document

@@ -111,7 +111,7 @@ def exported_graph(net: FSNet, cache_dir: str | Path | None = None) -> Path:
     from lmv_cli import __version__
     from lmv_cli.core.export import export_onnx
 
-    digest = hashlib.sha256(f"{__version__}|{net.warp}|{net.clamp}".encode())
+    digest = hashlib.sha256(f"{__version__}|{net.warp}|{net.clamp}|{getattr(net, 'demodulate', True)}".encode())
     for key, value in net.state_dict().items():
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().numpy().tobytes())

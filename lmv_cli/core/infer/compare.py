@@ -41,6 +41,8 @@ def compare(
     device: str | None = None,
     flip: bool | None = None,
     plot: str | Path | None = None,
+    precision: str = "auto",
+    backend: str = "auto",
     progress: ProgressFn | None = None,
 ) -> Comparison:
     """Score every model and both baselines on the scenes of a store with N predictions per rendered
@@ -55,7 +57,7 @@ def compare(
     if use_flip and not flip_available():
         raise LmvError("ꟻLIP needs the 'metrics' extra: pip install 'lmv[metrics]' (package flip-evaluator)")
     dev = pick_device(device)
-    loaded = load_models(model_specs, store, dev)
+    loaded = load_models(model_specs, store, dev, precision, backend)
     models = {m.name: m.model for m in loaded}
     records: list[FrameRecord] = []
     for scene in selected:

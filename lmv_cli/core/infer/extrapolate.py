@@ -17,7 +17,7 @@ import numpy as np
 
 from lmv_cli.core.evaluate import FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
-from lmv_cli.core.infer.models import check_precision, load_models, pick_device, select_scenes
+from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
 from lmv_cli.core.infer.plot import psnr_plot
 from lmv_cli.core.infer.video import VideoWriter, video_available
 from lmv_cli.core.infer.writer import SceneWriter, make_folder
@@ -66,13 +66,12 @@ def extrapolate(
     end: int | None = None,
     device: str | None = None,
     precision: str = "auto",
-    backend: str = "torch",
+    backend: str = "auto",
     video: bool = True,
     progress: ProgressFn | None = None,
 ) -> Extrapolation:
     """Extrapolate the scenes of a store with `model` (a file, run dir, job dir or `bundled`), frames
     `start` … `end`−1, N predictions per rendered frame; write into `out`/<scene>/ (writer.py)."""
-    check_precision(precision, backend)
     out = Path(out)
     if out.exists() and not out.is_dir():
         make_folder(out)  # raises: a file is in the way
@@ -80,7 +79,7 @@ def extrapolate(
     selected = select_scenes(store, scenes)
     ranges = [frame_range(scene, n, start, end) for scene in selected]
     dev = pick_device(device)
-    (loaded,) = load_models([model], store, dev)
+    (loaded,) = load_models([model], store, dev, precision, backend)
     use_video = video and video_available()
     note = None if use_video or not video else "no video: install the 'video' extra (pip install 'lmv[video]')"
     results, records = [], []
