@@ -76,7 +76,10 @@ def frame_label(k: int) -> str:
 
 def check_frame(frame: Frame, names: Sequence[str], label: str, size: tuple[int, int, int] | None = None) -> None:
     """Check that `frame` holds every buffer of `names` as a finite (B, C, H, W) float tensor with the
-    canonical channel count and, if given, the (B, H, W) `size`; raise `InputError` naming the buffer."""
+    canonical channel count and, if given, the (B, H, W) `size`; raise `InputError` naming the buffer.
+
+    Shapes are checked per buffer (no device work); finiteness with one reduction per buffer and a single
+    host sync for the whole frame, and only a frame that fails is counted buffer by buffer."""
     for name in names:
         if name not in frame:
             have = ", ".join(sorted(frame)) or "nothing"
@@ -90,9 +93,15 @@ def check_frame(frame: Frame, names: Sequence[str], label: str, size: tuple[int,
             raise InputError(f"{where}: expected {CHANNELS[name]} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
         if size is not None and (x.shape[0], x.shape[2], x.shape[3]) != size:
             raise InputError(f"{where}: expected (B, H, W) = {size}, got shape {tuple(x.shape)}")
-        bad = (~torch.isfinite(x)).sum().item()
+    if not names:
+        return
+    sums = torch.stack([frame[name].sum(dtype=torch.float64) for name in names])
+    if bool(torch.isfinite(sums).all()):  # NaN/Inf anywhere make a sum non-finite
+        return
+    for name in names:
+        bad = int((~torch.isfinite(frame[name])).sum())
         if bad:
-            raise InputError(f"{where}: {bad} NaN/Inf value(s)")
+            raise InputError(f"frame {label}: input buffer '{name}': {bad} NaN/Inf value(s)")
 
 
 def check_pair(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
