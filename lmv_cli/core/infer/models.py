@@ -56,7 +56,7 @@ def load_models(
 
 def _name(spec: str | Path, path: Path, taken: list[str]) -> str:
     given = Path(spec)
-    base = path.stem if str(spec) == "bundled" or given.is_file() else given.resolve().name
+    base = "bundled" if str(spec) == "bundled" else path.stem if given.is_file() else given.resolve().name
     if base in BASELINES:
         base = f"model:{base}"
     name, k = base, 2
