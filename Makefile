@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev,metrics,video]'
+	$(PY) -m pip install -q -e '.[dev,metrics,video,onnx]'
 	touch $@
 
 LMV := $(VENV)/bin/lmv
