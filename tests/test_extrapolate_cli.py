@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
@@ -16,7 +17,8 @@ from lmv_cli.core import exr
 from lmv_cli.core.evaluate import evaluate_scene
 from lmv_cli.core.infer.video import video_available
 from lmv_cli.core.infer.writer import frame_name
-from lmv_cli.core.model.files import load_model, save_model
+from lmv_cli.core.model import files
+from lmv_cli.core.model.files import BUNDLED_PATH, load_model, save_model
 from lmv_cli.core.rollout import rp_schedule
 from lmv_cli.core.store import open_store
 
@@ -110,7 +112,24 @@ def test_without_the_video_extra_a_note_replaces_the_video(eval_store, tiny_mode
     assert not (tmp_path / "o" / SCENE / "video.mp4").exists()
 
 
-def test_no_bundled_model_yet(eval_store, tmp_path):
+def test_without_model_the_bundled_model_is_used(eval_store, tmp_path):
+    """Issue 14: `extrapolate STORE` with no --model runs the network shipped in the package; `lmv test`
+    accepts `bundled` and reports it under that name."""
+    result = run(eval_store, "--scene", SCENE, "--out", tmp_path / "o", "--end", "6", "--no-video",
+                 "--backend", "torch")
+    assert result.exit_code == 0, result.output
+    assert f"with model {BUNDLED_PATH}" in result.output
+    payload = torch.load(BUNDLED_PATH, weights_only=True)
+    assert payload["format"] == "lmv-model" and payload["model"]["preset"] == "fsnet"
+    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values())  # shipped small
+    tested = CliRunner().invoke(app, ["test", "bundled", "--data", str(eval_store), "--scene", SCENE, "--json",
+                                      "--no-flip", "--backend", "torch"])
+    assert tested.exit_code == 0, tested.output
+    assert "bundled" in json.loads(tested.stdout)["models"]
+
+
+def test_missing_bundled_model_is_one_line(eval_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "absent.pt")
     one_line_error(run(eval_store, "--out", tmp_path / "o"), 1, "no model is bundled with this lmv installation")
 
 

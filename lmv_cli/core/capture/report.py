@@ -86,12 +86,12 @@ class SceneReport:
         }
 
 
-@dataclass
-class CheckReport:
-    export: Path
-    quick: bool
-    scenes: list[SceneReport] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)  # problems not tied to one scene
+class ProblemTotals:
+    """Every problem of a report (its own `problems` and those of its `scenes`), and the errors and
+    warnings among them; shared by the export and the store reports."""
+
+    problems: list[Problem]
+    scenes: list
 
     @property
     def all_problems(self) -> list[Problem]:
@@ -104,6 +104,14 @@ class CheckReport:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.all_problems if p.severity is Severity.WARNING]
+
+
+@dataclass
+class CheckReport(ProblemTotals):
+    export: Path
+    quick: bool
+    scenes: list[SceneReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # problems not tied to one scene
 
     def ok(self, strict: bool = False) -> bool:
         """True when there are no errors (and, with `strict`, no warnings either)."""

@@ -76,16 +76,22 @@ def atomic_torch_save(payload: Any, path: Path) -> Path:
     return path
 
 
+def safe_torch_load(path: Path, message: str) -> Any:
+    """`torch.load(weights_only=True)` on CPU; any failure (foreign, corrupt or code-carrying file) is a
+    `CheckpointError` of `message` with the first line of torch's reason in place of `{}`."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for foreign or corrupt files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(message.format(first), path=path) from None
+
+
 def read_model_file(path: str | Path) -> dict[str, Any]:
     """Load and check a model file's dict (format, version, config, state dict); `CheckpointError` otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("no such model file" if not path.exists() else "is not a file", path=path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for foreign or corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"not an lmv model file (cannot be read safely: {first})", path=path) from None
+    payload = safe_torch_load(path, "not an lmv model file (cannot be read safely: {})")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         hint = ""
         if isinstance(payload, dict) and ("net" in payload or "state_dict" in payload or _looks_like_state_dict(payload)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmv_cli.core.capture.report import Problem, Severity
+from lmv_cli.core.capture.report import Problem, ProblemTotals, Severity
 
 JSON_SCHEMA = "lmv.store-check/1"
 
@@ -46,7 +46,7 @@ class SceneCheck:
 
 
 @dataclass
-class StoreReport:
+class StoreReport(ProblemTotals):
     """Verification of a whole store (see `verify.verify_store`)."""
 
     store: Path
@@ -57,18 +57,6 @@ class StoreReport:
 
     def add(self, code: str, message: str, *, path: Path | None = None, severity: Severity = Severity.ERROR) -> None:
         self.problems.append(Problem(severity, code, message, "", None, path, None))
-
-    @property
-    def all_problems(self) -> list[Problem]:
-        return self.problems + [p for s in self.scenes for p in s.problems]
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.all_problems if p.severity is Severity.ERROR]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.all_problems if p.severity is Severity.WARNING]
 
     @property
     def damaged_frames(self) -> int:

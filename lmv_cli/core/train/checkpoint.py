@@ -27,7 +27,7 @@ import torch
 
 from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.errors import CheckpointError
-from lmv_cli.core.model.files import atomic_torch_save, load_state_dict_strict
+from lmv_cli.core.model.files import atomic_torch_save, load_state_dict_strict, safe_torch_load
 
 CHECKPOINT_FORMAT = "lmv-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -85,11 +85,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with `weights_only=True`; `CheckpointError` for a missing, foreign or corrupt file."""
     if not path.is_file():
         raise CheckpointError("no checkpoint in this run yet (it stopped before the first one was written)", path=path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for foreign or corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"not a readable lmv checkpoint ({first})", path=path) from None
+    payload = safe_torch_load(path, "not a readable lmv checkpoint ({})")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"not an lmv checkpoint (no '{CHECKPOINT_FORMAT}' header)", path=path)
     if payload.get("format_version") != CHECKPOINT_FORMAT_VERSION:
