@@ -24,7 +24,7 @@ from torch import nn
 
 from lmv_cli.core.model.blocks import RecurrentEncoder
 from lmv_cli.core.model.encoder import Encoding
-from lmv_cli.core.model.interface import HISTORY_FRAMES
+from lmv_cli.core.config import HISTORY_SLOTS as HISTORY_FRAMES
 
 
 class GateCell(nn.Module):

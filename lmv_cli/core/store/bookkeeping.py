@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,9 +30,20 @@ if TYPE_CHECKING:
 
     from lmv_cli.core.store.frame import FrameResult
     from lmv_cli.core.store.report import StoreReport
-    from lmv_cli.core.store.writer import ScenePlan
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """One scene to pack, as capture-check found it."""
+
+    name: str
+    path: Path
+    frames: int
+    height: int
+    width: int
+    files: dict[str, dict[int, Path]]  # export folder -> frame -> file
 
 _COMPARED_ON_RESUME = ("format", "format_version", "lmv_version", "source", "scenes", "layout", "conversions")
 

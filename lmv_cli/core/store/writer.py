@@ -28,6 +28,7 @@ from pathlib import Path
 from lmv_cli.core.errors import CaptureError, LmvError, StoreError
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.store import bookkeeping, layout
+from lmv_cli.core.store.bookkeeping import ScenePlan
 from lmv_cli.core.store.frame import FrameResult, FrameTask, exit_with_parent, pack_frame
 from lmv_cli.core.store.lock import StoreLock
 
@@ -37,18 +38,6 @@ IN_PROCESS_PIXELS = 4_000_000
 """With automatic workers, exports smaller than this (frames × H × W, all scenes) are packed
 in-process: starting worker processes costs more than it saves."""
 MAX_AUTO_WORKERS = 8
-
-
-@dataclass(frozen=True)
-class ScenePlan:
-    """One scene to pack, as capture-check found it."""
-
-    name: str
-    path: Path
-    frames: int
-    height: int
-    width: int
-    files: dict[str, dict[int, Path]]  # export folder -> frame -> file
 
 
 @dataclass
