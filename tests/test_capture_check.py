@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core import exr
 from lmv_cli.core.capture import check_export
-from lmv_cli.core.capture.layout import format_ranges
+from lmv_cli.core.capture.folders import format_ranges
 from lmv_cli.core.errors import CaptureError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "corridor_crop"

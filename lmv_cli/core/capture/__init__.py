@@ -1,7 +1,7 @@
 """Validation of UE4 exports (`lmv capture-check`, SPEC §2)."""
 
 from lmv_cli.core.capture.check import check_export, check_scene
-from lmv_cli.core.capture.layout import discover_scenes
+from lmv_cli.core.capture.folders import discover_scenes
 from lmv_cli.core.capture.report import JSON_SCHEMA, CheckReport, MotionFigure, Problem, SceneReport, Severity
 
 __all__ = [

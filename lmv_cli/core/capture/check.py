@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from lmv_cli.core.capture.headers import check_headers
-from lmv_cli.core.capture.layout import SceneLayout, discover_scenes, scan_scene
+from lmv_cli.core.capture.folders import SceneLayout, discover_scenes, scan_scene
 from lmv_cli.core.capture.motion import CONVENTION_MARGIN_DB, DESCRIPTIONS, DOCUMENTED, finite_median
-from lmv_cli.core.capture.pixels import NEGATIVE_COLOUR, FrameResult, FrameTask, check_frame, conventions_for
+from lmv_cli.core.capture.pixels import NEGATIVE_COLOUR, PixelResult, PixelTask, check_pixels, conventions_for
 from lmv_cli.core.capture.report import CheckReport, MotionFigure, SceneReport, Severity
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.schema import BUFFERS_BY_FOLDER
@@ -58,11 +58,11 @@ def check_scene(path: Path, *, quick: bool = False, workers: int = 0, progress: 
 
 
 def _run_frames(layout: SceneLayout, good: dict[str, dict[int, Path]], workers: int,
-                progress: ProgressFn | None) -> Iterator[FrameResult]:
+                progress: ProgressFn | None) -> Iterator[PixelResult]:
     n = layout.frames
     sampled = {int(k) for k in np.unique(np.linspace(1, n - 1, min(SAMPLED_PAIRS, n - 1)).round())} if n > 1 else set()
     tasks = [
-        FrameTask(
+        PixelTask(
             frame=k,
             files={folder: frames[k] for folder, frames in good.items() if k in frames},
             prev_color=good.get("SceneColorNoST", {}).get(k - 1),
@@ -75,17 +75,17 @@ def _run_frames(layout: SceneLayout, good: dict[str, dict[int, Path]], workers: 
     description = f"pixels {layout.name}"
     if workers == 1 or n * width * height < IN_PROCESS_PIXELS:
         for i, task in enumerate(tasks):
-            yield check_frame(task)
+            yield check_pixels(task)
             report(progress, description, i + 1, n)
         return
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=context) as pool:
-        for i, result in enumerate(pool.map(check_frame, tasks)):
+        for i, result in enumerate(pool.map(check_pixels, tasks)):
             yield result
             report(progress, description, i + 1, n)
 
 
-def _aggregate_buffers(layout: SceneLayout, scene: SceneReport, results: list[FrameResult]) -> None:
+def _aggregate_buffers(layout: SceneLayout, scene: SceneReport, results: list[PixelResult]) -> None:
     """Per buffer: value ranges for the summary, NaN/Inf and range-rule findings with their first frame."""
     for result in results:
         for folder, message in result.errors.items():
@@ -120,7 +120,7 @@ def _aggregate_buffers(layout: SceneLayout, scene: SceneReport, results: list[Fr
                    buffer="SceneColor", path=layout.files["SceneColor"][bad[0][0]], frame=bad[0][0])
 
 
-def _aggregate_velocity(layout: SceneLayout, scene: SceneReport, results: list[FrameResult]) -> None:
+def _aggregate_velocity(layout: SceneLayout, scene: SceneReport, results: list[PixelResult]) -> None:
     """All-zero velocity and the motion-vector sanity figure (documented convention vs the others)."""
     zero = [r.frame for r in results if r.zero_velocity]
     checked = [r for r in results if r.zero_velocity is not None]

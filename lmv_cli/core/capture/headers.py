@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from lmv_cli.core.capture.layout import SceneLayout
+from lmv_cli.core.capture.folders import SceneLayout
 from lmv_cli.core.capture.report import Severity
 from lmv_cli.core.errors import ExrError
 from lmv_cli.core.exr import ExrInfo, read_info

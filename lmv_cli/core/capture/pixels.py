@@ -21,7 +21,7 @@ filtering/compression noise (a warning)."""
 
 
 @dataclass
-class FrameTask:
+class PixelTask:
     frame: int
     files: dict[str, Path]  # folder -> file of this frame (only files whose header passed)
     prev_color: Path | None  # SceneColorNoST of frame − 1, for the motion figure
@@ -39,7 +39,7 @@ class BufferStats:
 
 
 @dataclass
-class FrameResult:
+class PixelResult:
     frame: int
     buffers: dict[str, BufferStats] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # folder -> decode error message
@@ -48,9 +48,9 @@ class FrameResult:
     pair: PairFigures | None = None  # motion figures of the pair (frame − 1, frame)
 
 
-def check_frame(task: FrameTask) -> FrameResult:
+def check_pixels(task: PixelTask) -> PixelResult:
     """Decode the meaningful channels of every buffer of one frame and measure them."""
-    result = FrameResult(task.frame)
+    result = PixelResult(task.frame)
     images: dict[str, np.ndarray] = {}
     for folder, path in task.files.items():
         try:

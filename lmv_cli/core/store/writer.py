@@ -163,7 +163,7 @@ def check_export(export: Path, progress: ProgressFn | None) -> tuple[list[SceneP
     """Run capture-check (headers only: pack decodes every pixel itself) and turn its scenes into
     plans; raise `CaptureError` naming every error it found. Returns the plans and the warnings."""
     from lmv_cli.core import capture
-    from lmv_cli.core.capture.layout import scan_scene
+    from lmv_cli.core.capture.folders import scan_scene
 
     found = capture.check_export(export, quick=True, progress=progress)
     if found.errors:
