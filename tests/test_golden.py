@@ -115,7 +115,9 @@ def test_golden_files_are_the_documented_ones():
     official = torch.load(GOLDEN / "official_weights.pt", map_location="cpu", weights_only=True)
     assert len(official) == 111 and sum(v.numel() for v in official.values()) == 2_076_641
     assert next(iter(official)) == "scene_color_encoder.input_block.seq.conv1.weight"
-    assert all(torch.equal(v, v.half().float()) for v in official.values())  # fp16-exact
+    # committed as float16: the shared file's float32 values are all fp16-exact (checked when converted),
+    # so the copy is lossless at half the size
+    assert all(v.dtype == torch.float16 for v in official.values())
 
 
 def test_compat_original_builds_the_golden_configuration():

@@ -1,4 +1,4 @@
-"""The metrics table `lmv test` and `lmv extrapolate` print: per scene and overall, each model beside
+"""What `lmv test` and `lmv extrapolate` share on the command line: the metrics table they print: per scene and overall, each model beside
 the `warp` and `repeat` baselines on the same predicted frames."""
 
 from __future__ import annotations
@@ -7,6 +7,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 from lmv_cli.cli._common import stdout_console
+
+FRAMES_HELP = "N: frames predicted after every rendered frame (1..3; pattern R P..P)."
+DEVICE_HELP = "cpu, cuda, cuda:N, or auto (CUDA when available)."
+PRECISION_HELP = ("auto|fp32|bf16|fp16; auto: bf16 where the CPU has native bf16 (AMX/AVX512-BF16) or on GPU, "
+                  "else fp32.")
+BACKEND_HELP = ("auto|torch|onnxruntime|openvino; auto: OpenVINO when its extra is installed (fastest measured "
+                "on CPU), else torch.")
+"""Help of the options `lmv test` and `lmv extrapolate` share (one wording for both)."""
 
 HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_no_st": "PSNR no-ST", "ssim_no_st": "SSIM no-ST",
            "psnr_st": "PSNR ST", "ssim_st": "SSIM ST", "flip_hdr": "FLIP HDR", "flip_ldr": "FLIP LDR"}

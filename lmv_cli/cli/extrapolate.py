@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP
 
 
 @lmv_command
@@ -16,17 +17,15 @@ def command(
     scene: Optional[list[str]] = typer.Option(None, "--scene", "-s", help="Scene to extrapolate (repeatable); "
                                               "default: every scene of the store."),
     frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
-                               help="N: frames predicted after every rendered frame (1..3; pattern R P..P)."),
+                               help=FRAMES_HELP),
     model: str = typer.Option("bundled", "--model", "-m", help="Model file, run directory (its best model), job "
                               "directory (newest run) or 'bundled'."),
     out: Path = typer.Option(Path("extrapolated"), "--out", "-o", help="Output folder; one sub-folder per scene."),
     start: int = typer.Option(0, "--start", min=0, help="First frame (rendered, with the next two: history)."),
     end: Optional[int] = typer.Option(None, "--end", min=1, help="Stop before this frame (default: scene end)."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
-    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16; auto: bf16 where the "
-                                  "CPU has native bf16 (AMX/AVX512-BF16) or on GPU, else fp32."),
-    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnxruntime|openvino; auto: OpenVINO "
-                                "when its extra is installed (fastest measured on CPU), else torch."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     video: bool = typer.Option(True, "--video/--no-video", help="Write the side-by-side MP4 (needs the 'video' "
                                "extra)."),
 ) -> None:

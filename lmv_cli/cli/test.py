@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP
 
 @lmv_command
 def command(
@@ -18,16 +19,14 @@ def command(
     scene: Optional[list[str]] = typer.Option(None, "--scene", "-s", help="Scene to test (repeatable); default: "
                                               "every scene of the store."),
     frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
-                               help="N: frames predicted after every rendered frame (1..3; pattern R P..P)."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, or auto (CUDA when available)."),
+                               help=FRAMES_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="FLIP HDR/LDR columns (default: when the "
                                         "'metrics' extra is installed; about 1-4 s per image at 320x180)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
-    precision: str = typer.Option("auto", "--precision", help="auto|fp32|bf16|fp16; auto: bf16 where the CPU "
-                                  "has native bf16 (AMX/AVX512-BF16) or on GPU, else fp32."),
-    backend: str = typer.Option("auto", "--backend", help="auto|torch|onnxruntime|openvino; auto: OpenVINO when "
-                                "its extra is installed (fastest measured on CPU), else torch."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, README) "
                                  "instead of tables."),
 ) -> None:

@@ -105,6 +105,10 @@ class ProblemTotals:
     def warnings(self) -> list[Problem]:
         return [p for p in self.all_problems if p.severity is Severity.WARNING]
 
+    def ok(self, strict: bool = False) -> bool:
+        """True when there are no errors (and, with `strict`, no warnings either)."""
+        return not self.errors and not (strict and self.warnings)
+
 
 @dataclass
 class CheckReport(ProblemTotals):
@@ -112,10 +116,6 @@ class CheckReport(ProblemTotals):
     quick: bool
     scenes: list[SceneReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # problems not tied to one scene
-
-    def ok(self, strict: bool = False) -> bool:
-        """True when there are no errors (and, with `strict`, no warnings either)."""
-        return not self.errors and not (strict and self.warnings)
 
     def to_json(self) -> dict:
         return {

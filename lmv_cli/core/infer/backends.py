@@ -13,6 +13,7 @@ flows or learnable motion vectors (the graph does not output them).
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 import hashlib
 import os
 import tempfile
@@ -31,7 +32,7 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 OUTPUT_FIELDS = ("color", "color_no_st", "light_no_st", "sky", "st_color", "st_alpha", "lmv1", "lmv2")
 
 
-class Predictor:
+class Predictor(ABC):
     """What every predictor shares: inference only (`eval`/`train` are accepted and change nothing, so
     code written for an `nn.Module`, such as `evaluate_scene`, drives a predictor unchanged)."""
 
@@ -47,8 +48,9 @@ class Predictor:
     def __call__(self, inputs: NetInputs, state: StreamState | None = None) -> NetOutputs:
         return self.step(inputs, state)[0]
 
+    @abstractmethod
     def step(self, inputs: NetInputs, state: StreamState | None = None) -> tuple[NetOutputs, StreamState]:
-        raise NotImplementedError
+        """Predict one frame and return the state for the next (FSNet's `step` contract)."""
 
 
 class TorchPredictor(Predictor):

@@ -62,10 +62,6 @@ class StoreReport(ProblemTotals):
     def damaged_frames(self) -> int:
         return sum(len(s.damaged) for s in self.scenes)
 
-    def ok(self, strict: bool = False) -> bool:
-        """True when there are no errors (and, with `strict`, no warnings either)."""
-        return not self.errors and not (strict and self.warnings)
-
     def to_json(self) -> dict:
         return {
             "schema": JSON_SCHEMA,
