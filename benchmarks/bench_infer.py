@@ -1,7 +1,7 @@
 """Milliseconds per predicted frame for every inference path, side by side in one run (SPEC §8).
 
-    python -m benchmarks.bench_infer [--sizes 1280x720,1920x1080] [--preset fsnet[,fsnet_small]] [--reps 3]
-                                     [--store S.zarr] [--paths ...]
+    python -m benchmarks.bench_infer [--sizes 1280x720,1920x1080] [--preset fsnet[,fsnet_lite]] [--reps 3]
+                                     [--model bundled] [--store S.zarr] [--paths ...]
 
 Per size, the median over `--reps` predicted frames of an R P R P… rollout (N = 1, `lmv extrapolate`'s
 default) after one untimed prediction, for each path:
@@ -17,7 +17,8 @@ plus FLOPs per frame (torch.utils.flop_counter; convolutions count 2 per MAC) an
 against this CPU's fp32 FMA peak = cores × GHz × FLOP/cycle (printed with its inputs). With `--store`,
 the accuracy of every path: mean PSNR over the predicted frames of every scene (N = 1) and its
 difference to fp32. Inputs for speed are random (speed does not depend on values); the network's
-weights are its initialisation (speed does not depend on them either).
+weights are its initialisation (speed does not depend on them either), or with `--model` (a model file,
+run directory or `bundled`) that model's, timed beside the presets and used for accuracy and end to end.
 """
 
 from __future__ import annotations
@@ -204,9 +205,10 @@ def accuracy(net: FSNet, store_path: str, paths: list[str], frames: int | None) 
         print(f"{name:<16}{values['psnr']:>9.3f}   Δ vs torch fp32 {values['psnr'] - ref:+.4f}")
 
 
-def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str]) -> None:
-    """`lmv extrapolate STORE` in a child process (this network saved to a temporary model file): wall
-    time, frames/s including start-up, store reads and EXR/PNG writes, and the child's peak RSS."""
+def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str], model: str | None = None) -> None:
+    """`lmv extrapolate STORE` in a child process (`model`, or this network saved to a temporary model
+    file): wall time, frames/s including start-up, store reads and EXR/PNG writes, and the child's peak
+    RSS."""
     import resource
     import subprocess
     import sys
@@ -219,7 +221,7 @@ def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str]) -> Non
 
     frames = sum(scene.frames for scene in open_store(store_path))
     with tempfile.TemporaryDirectory() as tmp:
-        model = save_model(Path(tmp) / "model.pt", net, ModelConfig(preset=preset, init="random"))
+        model = model or save_model(Path(tmp) / "model.pt", net, ModelConfig(preset=preset, init="random"))
         command = [str(Path(sys.executable).parent / "lmv"), "extrapolate", store_path, "--model", str(model),
                    "--out", str(Path(tmp) / "out"), "--no-video", *args]
         start = time.perf_counter()
@@ -239,6 +241,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1280x720,1920x1080")
     parser.add_argument("--preset", default="fsnet", help="Preset, or a comma list timed side by side.")
     parser.add_argument("--init", default="random", choices=("random", "warp"))
+    parser.add_argument("--model", default=None, help="A model file, run directory or 'bundled', timed first.")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--store", default=None, help="Also measure accuracy on this store.")
@@ -247,11 +250,17 @@ def main() -> None:
     parser.add_argument("--extrapolate-args", default="", help="Extra arguments for `lmv extrapolate`.")
     args = parser.parse_args()
     torch.manual_seed(0)
-    nets = {preset: FSNet.from_preset(preset).eval() for preset in args.preset.split(",")}
+    nets = {preset: FSNet.from_preset(preset).eval() for preset in args.preset.split(",") if preset}
     if args.init == "warp":
         for net in nets.values():
             net.init_as_warp_()
-    preset, net = next(iter(nets.items()))  # accuracy and end-to-end use the first preset
+    if args.model:
+        from lmv_cli.core.model.files import load_model, resolve_model
+
+        args.model = str(resolve_model(args.model))
+        model, cfg, _ = load_model(args.model)
+        nets = {f"{cfg.preset} (model)": model, **nets}
+    preset, net = next(iter(nets.items()))  # accuracy and end-to-end use the model, else the first preset
     paths = args.paths.split(",")
     counts = ", ".join(f"{p} {sum(x.numel() for x in n.parameters()):,} params" for p, n in nets.items())
     print(f"{counts}; torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native_bf16()}, "
@@ -262,7 +271,7 @@ def main() -> None:
     if args.store:
         accuracy(net, args.store, paths, args.frames)
     if args.extrapolate:
-        end_to_end(net, preset, args.extrapolate, args.extrapolate_args.split())
+        end_to_end(net, preset, args.extrapolate, args.extrapolate_args.split(), args.model)
 
 
 if __name__ == "__main__":

@@ -161,11 +161,11 @@ def test_streamed_case_matches_the_released_network_in_both_passes():
 def _lmv_head_input(self, t, mv0, previous):
     """lmv's former head input, cat(smv0, smv_res, t[:, 4:]) (the deviation issue 10 removed)."""
     smv0, smv_res = self._flows(t, 1, [previous])[0]
-    lmv1 = self._lmv(mv0, (smv0, smv_res))
+    lmv1 = self.learnable_mv(mv0, (smv0, smv_res))
     head = self.head(torch.cat((smv0, smv_res, t[:, decoder_module.FLOWS_PER_FRAME :]), dim=1))
     residual, raw_smv0, raw_smv_res = head.split(decoder_module.HEAD_OUTPUTS, dim=1)
     smv0_2, smv_res_2 = smv0 + torch.tanh(raw_smv0), smv_res + torch.tanh(raw_smv_res)
-    lmv2 = self._lmv(mv0, (smv0_2, smv_res_2))
+    lmv2 = self.learnable_mv(mv0, (smv0_2, smv_res_2))
     return residual, lmv1, lmv2, [(0, smv0), (0, smv_res), (0, smv0_2), (0, smv_res_2)]
 
 

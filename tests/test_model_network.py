@@ -532,13 +532,13 @@ def test_bad_options_are_config_errors():
         FSNet(clamp="global")
     with pytest.raises(ConfigError, match=r"warp: expected one of \('exact', 'original'\), got 'ndc'"):
         FSNet(warp="ndc")
-    with pytest.raises(ConfigError, match=r"unknown model preset 'huge' \(presets: fsnet, fsnet_small\)"):
+    with pytest.raises(ConfigError, match=r"unknown model preset 'huge' \(presets: fsnet, fsnet_lite, fsnet_small\)"):
         FSNet.from_preset("huge")
     with pytest.raises(ConfigError, match=r"FSNet needs history_channels=10"):
         FSNet(history_channels=7)
     with pytest.raises(ConfigError, match=r"decoder out_channels \(8, 8, 8, 2\) too narrow"):
         FSNet(decoder_out=(8, 8, 8, 2))
-    assert set(PRESETS) == {"fsnet", "fsnet_small"}
+    assert set(PRESETS) == {"fsnet", "fsnet_lite", "fsnet_small"}
 
 
 def test_bf16_autocast_channels_last_stays_close_to_fp32():

@@ -51,7 +51,7 @@ class Validation:
 
 
 def example_inputs(net: FSNet, size: tuple[int, int], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Plausible random flat inputs at padded `size` (multiples of 16): colours in [0, 1], motion of a
+    """Plausible random flat inputs at padded `size` (multiples of `net.pad_multiple`): colours in [0, 1], motion of a
     few pixels, slot 1 predicted (its state used) and slots 0, 2 rendered."""
     g = torch.Generator().manual_seed(seed)
     h, w = size
@@ -66,7 +66,8 @@ def example_inputs(net: FSNet, size: tuple[int, int], seed: int = 0) -> dict[str
         "stream_valid": torch.tensor([0.0, 1.0, 0.0]),
     }
     for level, (decoder_c, gbuffer_c) in enumerate(state_channels(net)):
-        named[f"state{level + 1}"] = rand(3 * (decoder_c + gbuffer_c), h >> (level + 1), w >> (level + 1), 2.0, -1.0)
+        hh, ww = h // net.downscale >> (level + 1), w // net.downscale >> (level + 1)
+        named[f"state{level + 1}"] = rand(3 * (decoder_c + gbuffer_c), hh, ww, 2.0, -1.0)
     return {k: named[k] for k in INPUT_NAMES}
 
 
@@ -81,7 +82,7 @@ def export_onnx(
     exporter: str = "dynamo",
     size: tuple[int, int] = EXPORT_SIZE,
 ) -> Path:
-    """Write one recurrent step of `net` (float32, batch 1, dynamic H×W multiples of 16) to `path`,
+    """Write one recurrent step of `net` (float32, batch 1, dynamic H×W multiples of `net.pad_multiple`) to `path`,
     traced on example inputs of `size` (the graph runs at every other padded size too).
 
     `exporter`: "dynamo" (`torch.export`, torch's supported path; minutes on 2 busy cores because of
@@ -93,15 +94,16 @@ def export_onnx(
     path = Path(path)
     _require("onnxscript" if exporter == "dynamo" else "onnx", "the ONNX exporter")
     step = FlatStep(net.float().eval())
-    if size[0] % 16 or size[1] % 16 or size[0] == size[1]:
-        raise ExportError(f"export size {size[0]}x{size[1]}: expected two different multiples of 16")
+    m = net.pad_multiple
+    if size[0] % m or size[1] % m or size[0] == size[1]:
+        raise ExportError(f"export size {size[0]}x{size[1]}: expected two different multiples of {m}")
     args = tuple(example_inputs(net, size).values())
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
-                _export_dynamo(step, args, path, opset)
+                _export_dynamo(step, args, path, opset, m)
             else:
                 _export_torchscript(step, args, path, opset)
     except (torch.onnx.errors.OnnxExporterError, RuntimeError, ValueError) as e:
@@ -111,10 +113,10 @@ def export_onnx(
     return path
 
 
-def _export_dynamo(step: FlatStep, args: tuple[torch.Tensor, ...], path: Path, opset: int) -> None:
+def _export_dynamo(step: FlatStep, args: tuple[torch.Tensor, ...], path: Path, opset: int, multiple: int) -> None:
     program = torch.onnx.export(
         step, args, dynamo=True, opset_version=opset, input_names=list(INPUT_NAMES),
-        output_names=list(OUTPUT_NAMES), dynamic_shapes=_dynamic_shapes(), optimize=True, verbose=False,
+        output_names=list(OUTPUT_NAMES), dynamic_shapes=_dynamic_shapes(multiple), optimize=True, verbose=False,
     )
     program.save(str(path))
 
@@ -138,12 +140,13 @@ def _expm1_symbolic(g, x):
     return g.op("Sub", g.op("Exp", x), g.op("Constant", value_t=torch.tensor(1.0)))
 
 
-def _dynamic_shapes() -> dict[str, dict[int, object] | None]:
-    """H = 16·h, W = 16·w for the frame tensors; the streamed state at 1/2, 1/4, 1/8 follows."""
+def _dynamic_shapes(multiple: int) -> dict[str, dict[int, object] | None]:
+    """H = m·h, W = m·w for the frame tensors (m = the network's padding multiple, 16 at its own
+    resolution); the streamed state at 1/2, 1/4, 1/8 of the network's resolution is 16/2^l·h."""
     from torch.export import Dim
 
     h, w = Dim("h16", min=1, max=512), Dim("w16", min=1, max=512)
-    shapes: dict[str, dict[int, object] | None] = {name: {2: 16 * h, 3: 16 * w} for name in INPUT_NAMES}
+    shapes: dict[str, dict[int, object] | None] = {name: {2: multiple * h, 3: multiple * w} for name in INPUT_NAMES}
     shapes["stream_valid"] = None
     for level in (1, 2, 3):
         shapes[f"state{level}"] = {2: (16 >> level) * h, 3: (16 >> level) * w}

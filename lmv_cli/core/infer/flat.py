@@ -11,21 +11,21 @@ import torch
 from lmv_cli.core.model.fsnet import FSNet
 from lmv_cli.core.model.interface import HISTORY_FRAMES, NetInputs, NetOutputs
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, state_channels
-from lmv_cli.core.model.padding import PAD_MULTIPLE, pad_inputs
+from lmv_cli.core.model.padding import pad_inputs
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState
 
 
 def flat_inputs(net: FSNet, inputs: NetInputs, state: StreamState | None = None) -> dict[str, torch.Tensor]:
-    """The graph's named inputs for one step: `inputs` padded to multiples of 16 (float32, batch 1)
+    """The graph's named inputs for one step: `inputs` padded to multiples of `net.pad_multiple` (float32, batch 1)
     and the streamed state of every slot (zeros and `stream_valid` 0 for rendered slots)."""
     state = state or StreamState()
-    x = pad_inputs(inputs, PAD_MULTIPLE, getattr(net, "warp", "exact"))
+    x = pad_inputs(inputs, net.pad_multiple, net.warp)
     h0 = x.history[0]
     _, _, height, width = x.gbuffer.shape
     blocks: list[list[torch.Tensor]] = [[] for _ in state_channels(net)]
     for streamed in state.streams:
         for level, (decoder_c, gbuffer_c) in enumerate(state_channels(net)):
-            size = (height >> (level + 1), width >> (level + 1))
+            size = (height // net.downscale >> (level + 1), width // net.downscale >> (level + 1))
             if streamed is None:
                 blocks[level].append(x.gbuffer.new_zeros(1, decoder_c + gbuffer_c, *size))
             else:

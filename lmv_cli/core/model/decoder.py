@@ -109,7 +109,7 @@ class Decoder(nn.Module):
             level = 4 - j
             pairs = self._flows(t, self.history_frames, previous)
             size = tuple(t.shape[-2:])
-            lmvs = [self._lmv(resize_mv(mv, size), pair) for mv, pair in zip(mvs, pairs)]
+            lmvs = [self.learnable_mv(resize_mv(mv, size), pair) for mv, pair in zip(mvs, pairs)]
             warped = [warp_feature(history_skips[k][level - 1], lmv, convention=self.warp) for k, lmv in enumerate(lmvs)]
             smv0s, smv_ress = [p[0] for p in pairs], [p[1] for p in pairs]
             rest = t[:, FLOWS_PER_FRAME * self.history_frames :]
@@ -127,15 +127,15 @@ class Decoder(nn.Module):
         """Level 0, history frame 0 only: LMV1, the output head, LMV2 (study §4.5 steps 6–8). The head
         reads the raw block output t, as the released network (not the flows made from it)."""
         smv0, smv_res = self._flows(t, 1, [previous])[0]
-        lmv1 = self._lmv(mv0, (smv0, smv_res))
+        lmv1 = self.learnable_mv(mv0, (smv0, smv_res))
         head = self.head(t)
         residual, raw_smv0, raw_smv_res = head.split(HEAD_OUTPUTS, dim=1)
         smv0_2 = smv0 + torch.tanh(raw_smv0)
         smv_res_2 = smv_res + torch.tanh(raw_smv_res)
-        lmv2 = self._lmv(mv0, (smv0_2, smv_res_2))
+        lmv2 = self.learnable_mv(mv0, (smv0_2, smv_res_2))
         return residual, lmv1, lmv2, [(0, smv0), (0, smv_res), (0, smv0_2), (0, smv_res_2)]
 
-    def _lmv(self, mv: torch.Tensor, flow: Flow) -> torch.Tensor:
+    def learnable_mv(self, mv: torch.Tensor, flow: Flow) -> torch.Tensor:
         """The learnable MV of one history frame at one level, with this decoder's gather and convention."""
         return learnable_mv(mv, *flow, mode=self.mv_gather, convention=self.warp)
 

@@ -23,6 +23,7 @@ grid (`linspace(−1, 1, W)`, `align_corners=True`: d moves d·(W−1)/2 pixels 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lmv_cli.core.color import BRDF_FLOOR, gamma_log, inv_gamma_log
@@ -31,7 +32,7 @@ from lmv_cli.core.model.decoder import FSNET_DECODER_MID, FSNET_DECODER_OUT, Dec
 from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs, validate_inputs
 from lmv_cli.core.model.lmv import resize_mv, warp_feature
-from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, pad_inputs
+from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, mv_scale, pad_inputs, padded_size
 from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, StreamState
 from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
@@ -43,7 +44,14 @@ PRESETS: dict[str, dict] = {
     "fsnet_small": dict(
         widths=(8, 12, 16, 24, 24), decoder_mid=(48, 64, 48, 32), decoder_out=(48, 32, 24, 16), head_channels=16
     ),
+    # the CPU preset: half-width encoders, a decoder that narrows towards full resolution, and the whole
+    # network on 2× downsampled inputs (`downscale`): ≈8 GFLOP at 1280×720, 352,241 parameters
+    "fsnet_lite": dict(
+        widths=(8, 12, 16, 24, 24), decoder_mid=(48, 48, 32, 16), decoder_out=(32, 24, 16, 8), head_channels=16,
+        downscale=2,
+    ),
 }
+DOWNSCALES = (1, 2)
 CLAMP_MODES = ("per_sample", "batch")
 HISTORY_CHANNELS = 10
 """History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (study §4.2)."""
@@ -72,8 +80,11 @@ class FSNet(nn.Module):
         clamp: str = "per_sample",
         warp: str = "exact",
         demodulate: bool = True,
+        downscale: int = 1,
     ):
         super().__init__()
+        if downscale not in DOWNSCALES or (downscale > 1 and warp != "exact"):
+            raise ConfigError(f"downscale: expected one of {DOWNSCALES} (2 needs warp 'exact'), got {downscale!r}")
         if clamp not in CLAMP_MODES:
             raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
         if warp not in WARP_CONVENTIONS:
@@ -87,6 +98,7 @@ class FSNet(nn.Module):
         self.clamp = clamp
         self.warp = warp
         self.demodulate = demodulate
+        self.downscale = downscale
         self.history_encoder = Encoder(history_channels, tuple(widths))
         self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
         skips = self.history_encoder.skip_channels
@@ -103,6 +115,27 @@ class FSNet(nn.Module):
             mv_gather=mv_gather,
             warp=warp,
         )
+
+    @property
+    def pad_multiple(self) -> int:
+        """Frame sizes that need no padding anywhere: multiples of 16 at the network's resolution (the
+        flat ONNX step takes inputs padded to this)."""
+        return PAD_MULTIPLE * self.downscale
+
+    def at_network(self, x: torch.Tensor, *, motion: bool = False) -> torch.Tensor:
+        """A map of the (with `downscale=1`: already padded) frame at the network's resolution: with
+        `downscale=2`, means of 2×2 pixels, then padded to multiples of 16 (`motion`: an NDC field,
+        rescaled to the padded frame as `pad_inputs` does). NDC values keep their meaning under the
+        downsampling, so motion fields need no other change."""
+        if self.downscale == 1:
+            return x
+        x = F.avg_pool2d(x, self.downscale, ceil_mode=True)
+        h, w = x.shape[-2:]
+        ph, pw = padded_size(h, w)
+        if (ph, pw) == (h, w):
+            return x
+        padded = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        return padded * mv_scale((h, w), (ph, pw), x, self.warp) if motion else padded
 
     @classmethod
     def from_preset(cls, name: str, **options) -> FSNet:
@@ -160,15 +193,18 @@ class FSNet(nn.Module):
 
     def encode_history(self, frame: HistoryFrame, streamed: StreamedFeatures | None) -> Encoding:
         """History encoder + streaming gates for one (padded) history frame (study §4.5 steps 1, 3)."""
-        encoding = self.history_encoder(frame.encoder_input())
+        encoding = self.history_encoder(self.at_network(frame.encoder_input()))
         return Encoding(self.streaming(encoding.skips, streamed), encoding.bottleneck)
 
     def _predict(self, inputs: NetInputs, state: StreamState) -> tuple[NetOutputs, list[Encoding]]:
-        """The pipeline of study §4.5 on the padded frame, cropped back at the end."""
+        """The pipeline of study §4.5 on the padded frame, cropped back at the end. With `downscale=2`
+        the network pads at its own resolution and the composition runs on the unpadded frame."""
         _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
-        x = pad_inputs(inputs, PAD_MULTIPLE, self.warp)
-        _check_state(state, x)
-        gbuffer = self.gbuffer_encoder(x.gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
+        x = pad_inputs(inputs, PAD_MULTIPLE, self.warp) if self.downscale == 1 else inputs
+        net_gbuffer = self.at_network(x.gbuffer)
+        net_mvs = [self.at_network(mv, motion=True) for mv in x.merged_mv]
+        _check_state(state, net_gbuffer)
+        gbuffer = self.gbuffer_encoder(net_gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
         history = [
             cached if cached is not None else self.encode_history(frame, streamed)
             for frame, streamed, cached in zip(x.history, state.streams, state.encodings, strict=True)
@@ -176,14 +212,40 @@ class FSNet(nn.Module):
         # bottlenecks are aligned with the rendered motion only, resized to 1/16 (study §4.5 step 4)
         bottlenecks = [
             warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:]), convention=self.warp)
-            for e, mv in zip(history, x.merged_mv)
+            for e, mv in zip(history, net_mvs)
         ]
         decoded = self.decoder(
-            torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, x.merged_mv
+            torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, net_mvs
         )
+        net_size = tuple(-(-s // self.downscale) for s in (height, width))  # ceil: the pooled size
+        flows = [(level, crop_flow(f, level, net_size, tuple(net_gbuffer.shape[-2:]), self.warp))
+                 for level, f in decoded.flows]  # levels of the network's own pyramid, as the loss weights them
+        if self.downscale > 1:
+            decoded = self._upsample(decoded._replace(flows=flows), x.merged_mv[0])
         outputs = self._compose(x, decoded, (height, width))
+        outputs.flows = flows
         outputs.stream = StreamedFeatures(decoded.features, gbuffer.skips).detached()
         return outputs, history
+
+    def _upsample(self, decoded: DecoderResult, mv0: torch.Tensor) -> DecoderResult:
+        """The network's full-resolution outputs, made at 1/`downscale`, brought to the (unpadded) frame
+        of `mv0`: the learned flows (`decoded.flows`, already cropped to the unpadded network frame) and
+        the residual are upsampled (bilinear; flows are NDC), and LMV1/LMV2 are formed again from them and
+        the *full-resolution* rendered MV, so geometric edges stay sharp. With every learned flow and the
+        residual 0 (`init_as_warp_`) this is the full-resolution warp exactly."""
+        h, w = mv0.shape[-2:]
+        net_h, net_w = decoded.flows[-1][1].shape[-2:]
+
+        def up(t: torch.Tensor) -> torch.Tensor:
+            t = F.interpolate(t[..., :net_h, :net_w], scale_factor=float(self.downscale), mode="bilinear")
+            return t[..., :h, :w]
+
+        smv0, smv_res, smv0_2, smv_res_2 = (up(f) for _, f in decoded.flows[-4:])
+        return decoded._replace(
+            residual=up(decoded.residual),
+            lmv1=self.decoder.learnable_mv(mv0, (smv0, smv_res)),
+            lmv2=self.decoder.learnable_mv(mv0, (smv0_2, smv_res_2)),
+        )
 
     def _compose(self, x: NetInputs, decoded: DecoderResult, size: tuple[int, int]) -> NetOutputs:
         """Shading from the previous frame (study §4.5 steps 9–11), then crop to `size`."""
@@ -216,7 +278,6 @@ class FSNet(nn.Module):
             sky=sky[..., :h, :w],
             st_color=st_color[..., :h, :w],
             st_alpha=st_alpha[..., :h, :w],
-            flows=[(level, crop_flow(f, level, size, padded, warp)) for level, f in decoded.flows],
             lmv1=crop_flow(decoded.lmv1, 0, size, padded, warp),
             lmv2=crop_flow(decoded.lmv2, 0, size, padded, warp),
         )
@@ -239,9 +300,10 @@ def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
-def _check_state(state: StreamState, x: NetInputs) -> None:
-    """Streamed features and cached encodings must match the (padded) inputs' batch and level sizes."""
-    b, _, h, w = x.gbuffer.shape
+def _check_state(state: StreamState, gbuffer: torch.Tensor) -> None:
+    """Streamed features and cached encodings must match the batch and level sizes of the G-buffer at
+    the network's resolution (padded)."""
+    b, _, h, w = gbuffer.shape
     for k, (streamed, cached) in enumerate(zip(state.streams, state.encodings, strict=True)):
         levels = [*(streamed.decoder if streamed else ()), *(streamed.gbuffer if streamed else ())]
         levels += [*(cached.skips if cached else ())]

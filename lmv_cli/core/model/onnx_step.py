@@ -1,7 +1,8 @@
 """One FSNet step over flat tensors: the graph `lmv export-onnx` writes and the ONNX backends run.
 
 An engine cannot pass dataclasses or `None`, so the step's inputs are packed into a fixed set of
-tensors (batch 1, H and W multiples of 16: the caller pads, as `padding.pad_inputs` does):
+tensors (batch 1, H and W multiples of 16, of 32 for a network with `downscale=2` such as `fsnet_lite`:
+the caller pads, as `padding.pad_inputs` does):
 
     gbuffer (1, 6, H, W)        normal remapped to [0, 1], depth / 65536, roughness, metallic
     brdf_color (1, 3, H, W)     current frame's BRDF colour, linear, >= 0.01
@@ -10,7 +11,8 @@ tensors (batch 1, H and W multiples of 16: the caller pads, as `padding.pad_inpu
     history (1, 30, H, W)       per slot k = 0, 1, 2: light, sky, st_color (gamma-log), st_alpha
     prev_color_no_st (1, 3, H, W), prev_brdf_color (1, 3, H, W)   frame t-1, linear
     stream_valid (3,)           1 where history slot k was predicted (its state is used), 0 if rendered
-    state1, state2, state3      streamed state at 1/2, 1/4, 1/8: per slot k (channel blocks k = 0, 1, 2)
+    state1, state2, state3      streamed state at 1/2, 1/4, 1/8 of the network's resolution (H/downscale):
+                                per slot k (channel blocks k = 0, 1, 2)
                                 the producing pass's decoder feature then its G-buffer skip
 
 Outputs: color, color_no_st, light_no_st, sky, st_color, st_alpha (1, ·, H, W, linear) and stream1..3,
@@ -89,7 +91,7 @@ class FlatStep(nn.Module):
 
     def _encode(self, frame: torch.Tensor, k: int, valid: torch.Tensor, states: tuple[torch.Tensor, ...]) -> Encoding:
         """History encoder + streaming gates of slot k; the state is masked by `valid` (0 = rendered)."""
-        encoding = self.net.history_encoder(frame)
+        encoding = self.net.history_encoder(self.net.at_network(frame))
         streaming = self.net.streaming
         gated = []
         for level, x in enumerate(encoding.skips):
