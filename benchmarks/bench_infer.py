@@ -170,7 +170,7 @@ def bench_size(nets: dict[str, FSNet], size: tuple[int, int], paths: list[str], 
             times[name].append(runner.predict_once())
         if "warp" in times:
             times["warp"] += time_warp(frames, 1)
-    print(f"{'path':<28}{'median ms':>11}{'runs (ms)':>24}{'x first':>9}{'GFLOP/s':>9}{'% peak':>8}")
+    print(f"{'path':<28}{'median ms':>11}{'runs (ms)':>30}{'x first':>9}{'GFLOP/s':>9}{'% peak':>8}")
     base = statistics.median(next(iter(times.values())))
     for name, values in times.items():
         _row(name, values, base, flops[name], peak)
@@ -184,7 +184,7 @@ def _row(name: str, times: list[float], base: float, flops: float, peak: float) 
     runs = " ".join(f"{t * 1000:.0f}" for t in times)
     ratio = base / med
     rate = flops / med / 1e9
-    print(f"{name:<28}{med * 1000:>11.1f}{runs:>24}{ratio:>9.2f}{rate:>9.1f}{rate / peak * 100 if peak else 0:>7.1f}%",
+    print(f"{name:<28}{med * 1000:>11.1f}{runs:>30}{ratio:>9.2f}{rate:>9.1f}{rate / peak * 100 if peak else 0:>7.1f}%",
           flush=True)
 
 

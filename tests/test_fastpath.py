@@ -9,7 +9,7 @@ import torch
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.evaluate import OVERALL, evaluate_scene, read_frame, summarize
 from lmv_cli.core.infer.backends import GraphPredictor, TorchPredictor, exported_graph, prepare
-from lmv_cli.core.infer.select import Choice, cpu_flags, native_bf16, resolve
+from lmv_cli.core.infer.select import Choice, backend_available, cpu_flags, native_bf16, resolve
 from lmv_cli.core.model.files import load_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.store.reader import open_store
@@ -38,6 +38,16 @@ def test_auto_backend_is_an_installed_one():
     choice = resolve("auto", "auto", "cpu", flags=AVX2)
     pytest.importorskip("openvino")
     assert choice.backend == "openvino" and "auto" in choice.describe()
+
+
+def test_auto_backend_stays_on_torch_for_a_downsampled_network():
+    """`fsnet_lite` (the bundled model's preset) runs no faster in OpenVINO than in PyTorch with cached
+    encodings (README "Performance"), so `auto` keeps it on PyTorch; forcing OpenVINO still works."""
+    choice = resolve("auto", "auto", "cpu", flags=AVX2, graph_pays=False)
+    assert choice.backend == "torch" and "downsampled network" in choice.describe()
+    assert resolve("auto", "torch", "cpu", flags=AVX2, graph_pays=False).backend == "torch"
+    if backend_available("openvino"):
+        assert resolve("auto", "openvino", "cpu", flags=AVX2, graph_pays=False).backend == "openvino"
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def prepare(
 ) -> Predictor:
     """A predictor for `net` with the resolved precision/backend (`select.resolve`); the ONNX backends
     export the step once per set of weights into `cache_dir` (default `$LMV_CACHE` or ~/.cache/lmv)."""
-    choice = resolve(precision, backend, device)
+    choice = resolve(precision, backend, device, graph_pays=net.downscale == 1)
     if choice.backend == "torch":
         return TorchPredictor(net, choice)
     return GraphPredictor(net, choice, exported_graph(net, cache_dir))
@@ -113,7 +113,8 @@ def exported_graph(net: FSNet, cache_dir: str | Path | None = None) -> Path:
     from lmv_cli import __version__
     from lmv_cli.core.export import export_onnx
 
-    digest = hashlib.sha256(f"{__version__}|{net.warp}|{net.clamp}|{getattr(net, 'demodulate', True)}".encode())
+    options = (__version__, net.warp, net.clamp, net.demodulate, net.downscale, net.decoder.mv_gather)
+    digest = hashlib.sha256("|".join(map(str, options)).encode())
     for key, value in net.state_dict().items():
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().numpy().tobytes())

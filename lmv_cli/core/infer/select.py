@@ -5,8 +5,10 @@
   or AVX512-BF16, whose oneDNN kernels run bf16 convolutions at up to 16× the fp32 rate), fp16 on other
   CUDA GPUs, else fp32. On an AVX2-only CPU (e.g. the 2-core AMD EPYC of the benchmarks) bf16 is
   emulated and several times *slower* than fp32, so auto stays fp32 there.
-- backend: on CPU, OpenVINO when its extra is installed, else PyTorch (ONNX Runtime measured no faster
-  than PyTorch with cached history encodings); on GPU, PyTorch.
+- backend: on CPU, OpenVINO when its extra is installed and the network is a full-resolution one
+  (`fsnet`: 1.9× eager PyTorch), else PyTorch: for a network on downsampled inputs (`fsnet_lite`, the
+  bundled model) OpenVINO measured no faster than PyTorch with cached history encodings, and it costs
+  an export and a compile per frame size. ONNX Runtime measured no faster than PyTorch. On GPU, PyTorch.
 A forced choice the hardware or backend cannot run is a `ConfigError` naming the alternatives.
 """
 
@@ -68,9 +70,11 @@ def backend_available(backend: str) -> bool:
 
 def resolve(
     precision: str = "auto", backend: str = "auto", device: str | torch.device | None = None,
-    flags: frozenset[str] | None = None,
+    flags: frozenset[str] | None = None, graph_pays: bool = True,
 ) -> Choice:
-    """Resolve `auto`s for `device` (None: CUDA when available, else CPU) and check forced choices."""
+    """Resolve `auto`s for `device` (None: CUDA when available, else CPU) and check forced choices.
+    `graph_pays`: whether the network is one where an exported-graph backend beats PyTorch (module
+    docstring); False keeps `auto` on PyTorch."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if backend not in BACKENDS:
@@ -78,7 +82,7 @@ def resolve(
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda":
         return _resolve_cuda(dev, precision, backend)
-    return _resolve_cpu(dev, precision, backend, cpu_flags() if flags is None else flags)
+    return _resolve_cpu(dev, precision, backend, cpu_flags() if flags is None else flags, graph_pays)
 
 
 def _resolve_cuda(dev: torch.device, precision: str, backend: str) -> Choice:
@@ -91,15 +95,16 @@ def _resolve_cuda(dev: torch.device, precision: str, backend: str) -> Choice:
     return Choice(dev, precision, "torch", True, reason)
 
 
-def _resolve_cpu(dev: torch.device, precision: str, backend: str, flags: frozenset[str]) -> Choice:
+def _resolve_cpu(dev: torch.device, precision: str, backend: str, flags: frozenset[str], graph_pays: bool) -> Choice:
     native = native_bf16(flags)
     reasons = []
     if precision == "auto":
         precision = "bf16" if native else "fp32"
         reasons.append("auto: native bf16" if native else "auto: fp32 (no AMX/AVX512-BF16, bf16 would be emulated)")
     if backend == "auto":
-        backend = "openvino" if backend_available("openvino") else "torch"
-        reasons.append(f"auto: {backend}" + (" (openvino extra installed)" if backend == "openvino" else ""))
+        backend = "openvino" if graph_pays and backend_available("openvino") else "torch"
+        why = " (openvino extra installed)" if backend == "openvino" else "" if graph_pays else " (downsampled network)"
+        reasons.append(f"auto: {backend}{why}")
     elif not backend_available(backend):
         extra = "onnx" if backend == "onnxruntime" else backend
         raise ConfigError(f"backend {backend} is not installed: pip install 'lmv[{extra}]'")
