@@ -12,8 +12,8 @@ FRAMES_HELP = "N: frames predicted after every rendered frame (1..3; pattern R P
 DEVICE_HELP = "cpu, cuda, cuda:N, or auto (CUDA when available)."
 PRECISION_HELP = ("auto|fp32|bf16|fp16; auto: bf16 where the CPU has native bf16 (AMX/AVX512-BF16) or on GPU, "
                   "else fp32.")
-BACKEND_HELP = ("auto|torch|onnxruntime|openvino; auto: OpenVINO when its extra is installed (fastest measured "
-                "on CPU), else torch.")
+BACKEND_HELP = ("auto|torch|onnxruntime|openvino; auto: OpenVINO for a full-resolution network (fsnet) when its "
+                "extra is installed (fastest measured there), else torch (fsnet_lite, the bundled model).")
 """Help of the options `lmv test` and `lmv extrapolate` share (one wording for both)."""
 
 HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_no_st": "PSNR no-ST", "ssim_no_st": "SSIM no-ST",
