@@ -48,7 +48,7 @@ test-slow: $(VENV)/.installed-dev
 # mutant-name glob, e.g. `make mutate MUTATE="lmv_cli.core.losses.* lmv_cli.core.metrics.*"`.
 MUTATE ?= lmv_cli.core.*
 mutate: $(VENV)/.installed-dev
-	nice -n 15 $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTATE),"$(m)")
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 15 $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MUTATE),"$(m)")
 	$(PY) tests/mutation/summary.py $(foreach m,$(MUTATE),$(subst *,,$(m)))
 
 bench: $(VENV)/.installed

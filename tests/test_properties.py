@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +23,11 @@ from lmv_cli.core.model.warp import backward_warp
 from lmv_cli.core.store import open_store, pack
 
 # Derandomized: the same examples on every run (CI stays reproducible); no example database on disk.
-# Under mutmut (MUTANT_UNDER_TEST set) a failing example is not shrunk: the failure alone kills the mutant.
-PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + ([] if os.environ.get("MUTANT_UNDER_TEST") else [Phase.shrink])
+# Under mutmut a failing example is not shrunk: the failure alone kills the mutant, and shrinking a pack
+# case costs minutes (read as a timeout). mutmut's fork server imports this module before it sets
+# MUTANT_UNDER_TEST, so the imported `mutmut` package is the sign.
+UNDER_MUTMUT = "mutmut" in sys.modules or bool(os.environ.get("MUTANT_UNDER_TEST"))
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + ([] if UNDER_MUTMUT else [Phase.shrink])
 FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None, phases=PHASES)
 sizes = st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 11))  # (C, H, W)
 
