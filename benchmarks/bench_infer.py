@@ -241,7 +241,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1280x720,1920x1080")
     parser.add_argument("--preset", default="fsnet", help="Preset, or a comma list timed side by side.")
     parser.add_argument("--init", default="random", choices=("random", "warp"))
-    parser.add_argument("--model", default=None, help="A model file, run directory or 'bundled', timed first.")
+    parser.add_argument("--model", default=None, help="A model file, run directory or 'bundled', timed after the "
+                        "presets and used for --store and --extrapolate.")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--store", default=None, help="Also measure accuracy on this store.")
@@ -259,8 +260,9 @@ def main() -> None:
 
         args.model = str(resolve_model(args.model))
         model, cfg, _ = load_model(args.model)
-        nets = {f"{cfg.preset} (model)": model, **nets}
-    preset, net = next(iter(nets.items()))  # accuracy and end-to-end use the model, else the first preset
+        nets[f"{cfg.preset} (model)"] = model  # timed after the presets: the first row stays the baseline
+    # accuracy and end-to-end use the model, else the first preset
+    preset, net = (cfg.preset, model) if args.model else next(iter(nets.items()))
     paths = args.paths.split(",")
     counts = ", ".join(f"{p} {sum(x.numel() for x in n.parameters()):,} params" for p, n in nets.items())
     print(f"{counts}; torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native_bf16()}, "
