@@ -18,6 +18,9 @@ Result-changing choices are options: `mv_gather` ("nearest" as the original; "bi
 NDC motion d moves d·W/2 pixels, the exact meaning of UE4 velocity; "original" reproduces the released
 grid (`linspace(−1, 1, W)`, `align_corners=True`: d moves d·(W−1)/2 pixels at every pyramid level).
 `init_as_warp_()` makes an untrained network predict the rendered-MV warp of the previous frame.
+`downscale=2` (preset `fsnet_lite`) runs the whole network on 2×2-averaged inputs and brings its
+full-resolution outputs back by upsampling the learned flows and the residual; LMV1/LMV2 are then formed
+from the full-resolution rendered MV and everything is composed on the full frame (`_upsample`).
 """
 
 from __future__ import annotations
