@@ -28,10 +28,20 @@ def test_original_grid_is_float32_linspace_under_float64_default_dtype():
         assert torch.equal(grid[0, :, 0, 1], expected), n  # y down a column
 
 
-def test_original_grid_is_built_on_the_requested_device():
-    grid = base_grid(3, 5, device="meta", convention="original")
+@pytest.mark.parametrize("convention", ["exact", "original"])
+def test_grid_is_built_on_the_requested_device(convention):
+    grid = base_grid(3, 5, device="meta", convention=convention)
     assert grid.device.type == "meta"
     assert grid.shape == (1, 3, 5, 2)
+
+
+def test_exact_grid_in_float64_is_pixel_centres_in_float64():
+    grid = base_grid(3, 5, dtype=torch.float64)
+    assert grid.dtype == torch.float64
+    xs = torch.tensor([(2 * i + 1) / 5 - 1 for i in range(5)], dtype=torch.float64)
+    ys = torch.tensor([(2 * i + 1) / 3 - 1 for i in range(3)], dtype=torch.float64)
+    assert torch.equal(grid[0, :, :, 0], xs.expand(3, 5))
+    assert torch.equal(grid[0, :, :, 1], ys[:, None].expand(3, 5))
 
 
 def test_resize_mv_to_its_own_size_returns_the_field_itself():
