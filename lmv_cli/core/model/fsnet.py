@@ -185,9 +185,10 @@ class FSNet(nn.Module):
         """Predict frame t for frame-by-frame use and return the state for frame t+1.
 
         History slots with a cached encoding in `state` are not re-encoded: their `inputs.history`
-        entries are only validated (slot 0's colours are always read, for the residual base, sky and ST). The returned state assumes the prediction
-        becomes history slot 0 (`state.push(outputs.stream)`), carrying the encodings computed here;
-        if frame t is rendered instead, call `.mark_rendered(0)` on it.
+        entries are only validated (slot 0's colours are always read, for the residual base, sky and
+        ST). The returned state assumes the prediction becomes history slot 0
+        (`state.push(outputs.stream)`), carrying the encodings computed here; if frame t is rendered
+        instead, call `.mark_rendered(0)` on it.
         """
         state = state or StreamState()
         outputs, encodings = self._predict(inputs, state)
@@ -238,14 +239,11 @@ class FSNet(nn.Module):
         residual 0 (`init_as_warp_`) this is the full-resolution warp exactly."""
         h, w = mv0.shape[-2:]
         net_h, net_w = decoded.flows[-1][1].shape[-2:]
-
-        def up(t: torch.Tensor) -> torch.Tensor:
-            t = F.interpolate(t[..., :net_h, :net_w], scale_factor=float(self.downscale), mode="bilinear")
-            return t[..., :h, :w]
-
-        smv0, smv_res, smv0_2, smv_res_2 = (up(f) for _, f in decoded.flows[-4:])
+        maps = torch.cat((*(f for _, f in decoded.flows[-4:]), decoded.residual[..., :net_h, :net_w]), dim=1)
+        maps = F.interpolate(maps, scale_factor=float(self.downscale), mode="bilinear")[..., :h, :w]
+        smv0, smv_res, smv0_2, smv_res_2, residual = maps.split((2, 2, 2, 2, 3), dim=1)  # one pass for all
         return decoded._replace(
-            residual=up(decoded.residual),
+            residual=residual,
             lmv1=self.decoder.learnable_mv(mv0, (smv0, smv_res)),
             lmv2=self.decoder.learnable_mv(mv0, (smv0_2, smv_res_2)),
         )
@@ -257,19 +255,22 @@ class FSNet(nn.Module):
         floor_now = x.brdf_color.clamp_min(BRDF_FLOOR)
         if self.demodulate:
             # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
-            demodulated = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
-            base = warp_feature(demodulated, decoded.lmv1, convention=warp)
-            light = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
-            opaque = light * floor_now  # re-modulated by the *current* BRDF colour
+            opaque_gl = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
         else:
             # `demodulate=False`: the residual corrects the warped colour itself; no re-modulation at
             # material edges (light is reported demodulated for the loss and the outputs)
-            base = warp_feature(gamma_log(h0.color_no_st), decoded.lmv1, convention=warp)
-            opaque = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
-            light = opaque / floor_now
-        sky = inv_gamma_log(warp_feature(h0.sky, decoded.lmv1, convention=warp))
-        st_color = inv_gamma_log(warp_feature(h0.st_color, decoded.lmv2, convention=warp))
-        st_alpha = warp_feature(h0.st_alpha, decoded.lmv2, convention=warp).clamp(0.0, 1.0)
+            opaque_gl = gamma_log(h0.color_no_st)
+        # layers that share a motion are sampled together (one grid): opaque colour and sky by LMV1,
+        # translucency colour and alpha by LMV2
+        lmv1_layers = warp_feature(torch.cat((opaque_gl, h0.sky), dim=1), decoded.lmv1, convention=warp)
+        lmv2_layers = warp_feature(torch.cat((h0.st_color, h0.st_alpha), dim=1), decoded.lmv2, convention=warp)
+        (base, sky_gl), (st_gl, st_alpha) = lmv1_layers.split((3, 3), 1), lmv2_layers.split((3, 1), 1)
+        corrected = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
+        if self.demodulate:
+            light, opaque = corrected, corrected * floor_now  # re-modulated by the *current* BRDF colour
+        else:
+            light, opaque = corrected / floor_now, corrected
+        sky, st_color, st_alpha = inv_gamma_log(sky_gl), inv_gamma_log(st_gl), st_alpha.clamp(0.0, 1.0)
         no_st = opaque * (1 - x.sky_mask) + sky * x.sky_mask
         color = no_st * st_alpha + st_color
         h, w = size

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -65,7 +66,21 @@ def backward_warp(
     if convention not in WARP_CONVENTIONS:
         raise ConfigError(f"warp: expected one of {WARP_CONVENTIONS}, got {convention!r}")
     _, _, h, w = x.shape
-    grid = base_grid(h, w, device=x.device, dtype=mv.dtype, convention=convention) - mv.permute(0, 2, 3, 1)
+    grid = _base_grid(h, w, mv.device, mv.dtype, convention) - mv.permute(0, 2, 3, 1)
     return F.grid_sample(
         x, grid.to(x.dtype), mode=mode, padding_mode=padding, align_corners=convention == "original"
     )
+
+
+def _base_grid(height: int, width: int, device: torch.device, dtype: torch.dtype, convention: str) -> torch.Tensor:
+    """`base_grid`, built once per size when running eagerly (a 720p grid costs as much as the sampling of
+    a 3-channel map); traced or exported graphs build it from `arange` so that H and W stay dynamic."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return base_grid(height, width, device=device, dtype=dtype, convention=convention)
+    return _cached_grid(height, width, device, dtype, convention)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_grid(height: int, width: int, device: torch.device, dtype: torch.dtype, convention: str) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # a plain tensor, usable under autograd and inference mode
+        return base_grid(height, width, device=device, dtype=dtype, convention=convention)
