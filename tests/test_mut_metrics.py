@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lmv_cli.core.errors import InputError, LmvError
-from lmv_cli.core.metrics import flip, flip_available
+from lmv_cli.core.metrics import flip, flip_available, ssim
 
 flip_evaluator = pytest.importorskip("flip_evaluator")
 
@@ -78,3 +78,8 @@ def test_flip_without_the_extra_names_it(monkeypatch):
     with pytest.raises(LmvError, match=r"^ꟻLIP needs the 'metrics' extra: pip install 'lmv\[metrics\]' "
                                        r"\(package flip-evaluator\)$"):
         flip(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+
+
+def test_ssim_shape_mismatch_names_ssim():
+    with pytest.raises(InputError, match=r"'ssim': prediction shape \(1, 3, 16, 16\) != target shape \(1, 3, 16, 8\)"):
+        ssim(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 8))
