@@ -208,8 +208,8 @@ def accuracy(net: FSNet, store_path: str, paths: list[str], frames: int | None) 
 def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str], model: str | None = None) -> None:
     """`lmv extrapolate STORE` in a child process (`model`, or this network saved to a temporary model
     file): wall time, frames/s including start-up, store reads and EXR/PNG writes, and the child's peak
-    RSS."""
-    import resource
+    RSS: its VmHWM (/proc), polled until it exits. (`getrusage(RUSAGE_CHILDREN)` would report this
+    benchmark's own size: a child forked from a large process starts with the parent's high-water mark.)"""
     import subprocess
     import sys
     import tempfile
@@ -225,15 +225,31 @@ def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str], model:
         command = [str(Path(sys.executable).parent / "lmv"), "extrapolate", store_path, "--model", str(model),
                    "--out", str(Path(tmp) / "out"), "--no-video", *args]
         start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-    if done.returncode != 0:
-        print(f"\nlmv extrapolate failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        with open(Path(tmp) / "stdout", "w+") as out, open(Path(tmp) / "stderr", "w+") as err:
+            child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+            peak = 0
+            while child.poll() is None:
+                peak = max(peak, _vm_hwm_kib(child.pid))
+                time.sleep(0.2)
+            wall = time.perf_counter() - start
+            out.seek(0), err.seek(0)
+            stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        print(f"\nlmv extrapolate failed ({child.returncode}): {stderr.strip()[-500:]}")
         return
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024  # KiB → GiB
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     print(f"\nlmv extrapolate {store_path} {' '.join(args)}: {frames} frames in {wall:.1f} s = "
           f"{frames / wall:.2f} frames/s end to end (start-up, reads, EXR/PNG writes, metrics); "
-          f"peak RSS {rss:.2f} GiB\n  {done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ''}")
+          f"peak RSS {peak / 1024 / 1024:.2f} GiB\n  {last}")
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    """Peak resident set size (KiB) of a running process, 0 where /proc is not available."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def main() -> None:
