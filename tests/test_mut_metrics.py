@@ -83,3 +83,12 @@ def test_flip_without_the_extra_names_it(monkeypatch):
 def test_ssim_shape_mismatch_names_ssim():
     with pytest.raises(InputError, match=r"'ssim': prediction shape \(1, 3, 16, 16\) != target shape \(1, 3, 16, 8\)"):
         ssim(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 8))
+
+
+def test_ssim_accepts_exactly_the_window_size_and_names_the_limit():
+    for h, w in ((11, 11), (11, 16), (16, 11)):
+        x = torch.rand(2, 3, h, w)
+        torch.testing.assert_close(ssim(x, x), torch.ones(2))
+    for h, w in ((10, 16), (16, 10)):
+        with pytest.raises(InputError, match=rf"^SSIM needs images of at least 11x11 px \(its window\), got {h}x{w}$"):
+            ssim(torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))
