@@ -45,8 +45,9 @@ def normalize_depth(depth_cm):
     Written with `.clip` so numpy arrays (result float32) and torch tensors (dtype, device and
     gradient kept) share the one formula.
     """
-    depth = depth_cm.clip(max=DEPTH_NORM_CM) / DEPTH_NORM_CM
-    return depth.astype(np.float32) if isinstance(depth, (np.ndarray, np.generic)) else depth
+    if isinstance(depth_cm, (np.ndarray, np.generic)):
+        depth_cm = depth_cm.astype(np.float32)  # 65536 does not exist in float16
+    return (depth_cm / DEPTH_NORM_CM).clip(max=1.0)  # = min(d, 65536) / 65536 exactly (a power of two)
 
 
 def backward_warp(image: np.ndarray, mv: np.ndarray, convention: str = "exact") -> np.ndarray:
