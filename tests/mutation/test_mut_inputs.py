@@ -1,8 +1,11 @@
 """Input assembly (`lmv_cli.core.inputs`) details pinned where mutation testing found them unpinned
 (README "Mutation testing"): store windows land on the requested device; frame t needs only its
 G-buffer (its colour may never have been rendered) and t−3 no motion vector; every check names frame t,
-takes frame t's (B, H, W) as the size and reports shapes before values; the assembled BRDF colour is
-floored at 0.01 and the targets carry every clamped layer.
+takes frame t's (B, H, W) as the size and reports shapes before values; a missing buffer's message lists
+what the frame has, a non-tensor is named by its type; a finite frame costs one finiteness check (float64
+sums, so float16 overflow does not count as non-finite); demodulation zeroes only pixels whose BRDF colour
+sums to 0 over channels; merged MVs honour the warp convention; the assembled BRDF colour is floored at
+0.01; targets, rendered and predicted history carry every layer clamped.
 
 Expected values are written by hand (0.01 floor, clamps to [0, ∞) and [0, 1]), never computed with
 the functions under test.
@@ -10,9 +13,12 @@ the functions under test.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import (
@@ -21,8 +27,14 @@ from lmv_cli.core.inputs import (
     TARGET_BUFFERS,
     assemble_inputs,
     assemble_targets,
+    check_frame,
+    demodulate,
+    frame_label,
+    merged_motion_vectors,
+    predicted_history_frame,
     window_frames,
 )
+from lmv_cli.core.model.interface import NetOutputs
 from procedural import moving_frames
 
 
@@ -63,7 +75,8 @@ def test_bad_first_current_buffer_is_named_as_frame_t():
         assemble_inputs(frames)
     frames = minimal_frames()
     frames[0]["world_normal"] = torch.zeros(3, 4, 4)
-    with pytest.raises(InputError, match=r"^frame t: input buffer 'world_normal': expected a float tensor \(B, C, H, W\), got \(3, 4, 4\)$"):
+    expected = r"^frame t: input buffer 'world_normal': expected a float tensor \(B, C, H, W\), got \(3, 4, 4\)$"
+    with pytest.raises(InputError, match=expected):
         assemble_inputs(frames)
 
 
@@ -71,7 +84,8 @@ def test_current_frame_size_is_that_of_frame_t():
     # frame t is 4x4; a current buffer of another size is named, whatever the history frames' size
     frames = minimal_frames()
     frames[0]["depth"] = torch.zeros(1, 1, 4, 8)
-    with pytest.raises(InputError, match=r"^frame t: input buffer 'depth': expected \(B, H, W\) = \(1, 4, 4\), got shape \(1, 1, 4, 8\)$"):
+    expected = r"^frame t: input buffer 'depth': expected \(B, H, W\) = \(1, 4, 4\), got shape \(1, 1, 4, 8\)$"
+    with pytest.raises(InputError, match=expected):
         assemble_inputs(frames)
     frames = minimal_frames()
     frames[0]["skybox_mask"] = torch.zeros(2, 1, 4, 4)
@@ -126,7 +140,8 @@ def test_bad_target_buffers_are_named_as_frame_t():
 def test_target_size_is_that_of_scene_color_no_st():
     f = target_frame()
     f["st_color"] = torch.zeros(1, 3, 1, 6)
-    with pytest.raises(InputError, match=r"^frame t: input buffer 'st_color': expected \(B, H, W\) = \(1, 1, 3\), got shape \(1, 3, 1, 6\)$"):
+    expected = r"^frame t: input buffer 'st_color': expected \(B, H, W\) = \(1, 1, 3\), got shape \(1, 3, 1, 6\)$"
+    with pytest.raises(InputError, match=expected):
         assemble_targets(f)
 
 
@@ -136,3 +151,100 @@ def test_target_shapes_are_checked_before_values():
     f["st_alpha"] = torch.zeros(1, 3, 1, 3)
     with pytest.raises(InputError, match=r"^frame t: input buffer 'st_alpha': expected 1 channels, got 3"):
         assemble_targets(f)
+
+
+def test_frame_labels_count_back_from_t():
+    assert [frame_label(k) for k in range(4)] == ["t", "t-1", "t-2", "t-3"]
+
+
+def test_missing_buffer_message_lists_what_the_frame_has():
+    with pytest.raises(InputError, match=r"^frame t: input buffer 'scene_color_no_st' is missing \(frame has: nothing\)$"):
+        assemble_targets({})
+    f = {"st_alpha": torch.zeros(1, 1, 1, 1), "depth": torch.zeros(1, 1, 1, 1)}
+    with pytest.raises(InputError, match=r"^frame t-2: input buffer 'sky_color' is missing \(frame has: depth, st_alpha\)$"):
+        check_frame(f, ("sky_color",), "t-2")
+
+
+def test_non_tensor_buffer_is_named_by_its_type():
+    f = target_frame()
+    f["st_color"] = np.zeros((1, 3, 1, 3), np.float32)  # has a .shape, but is no tensor
+    expected = r"^frame t: input buffer 'st_color': expected a float tensor \(B, C, H, W\), got ndarray$"
+    with pytest.raises(InputError, match=expected):
+        assemble_targets(f)
+
+
+class CountIsfinite(TorchFunctionMode):
+    """Counts `torch.isfinite` calls: one per host sync of the finiteness check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.isfinite:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_finite_frame_costs_one_finiteness_check_even_when_float16_sums_overflow():
+    # float16 store colours: 4 x 60000 sums past float16's 65504, so the sum is taken in float64; only a
+    # frame with a NaN/Inf is counted buffer by buffer (check_frame's docstring)
+    f = {"st_color": torch.full((1, 3, 2, 2), 60000.0, dtype=torch.float16),
+         "st_alpha": torch.full((1, 1, 2, 2), 60000.0, dtype=torch.float16)}
+    with CountIsfinite() as mode:
+        check_frame(f, ("st_color", "st_alpha"), "t")
+    assert mode.calls == 1
+    f["st_alpha"][0, 0, 1, 0] = float("nan")
+    with pytest.raises(InputError, match=r"^frame t: input buffer 'st_alpha': 1 NaN/Inf value\(s\)$"):
+        check_frame(f, ("st_color", "st_alpha"), "t")
+
+
+def test_demodulation_zeroes_pixels_whose_brdf_colour_sums_to_zero_over_channels():
+    # (B, 3, H=2, W=2). Column 0: row 0 brdf (0, 0.5, 0.5) keeps light (channel 0 floored to 0.01),
+    # row 1 all zero -> 0. Column 1: brdf 0.25 everywhere.
+    color = torch.full((1, 3, 2, 2), 0.5)
+    brdf = torch.full((1, 3, 2, 2), 0.25)
+    brdf[0, :, 0, 0] = torch.tensor([0.0, 0.5, 0.5])
+    brdf[0, :, 1, 0] = 0.0
+    light = demodulate(color, brdf)
+    assert torch.allclose(light[0, :, 0, 0], torch.tensor([50.0, 1.0, 1.0]))
+    assert torch.equal(light[0, :, 1, 0], torch.zeros(3))
+    assert torch.allclose(light[0, :, :, 1], torch.full((3, 2), 2.0))
+
+
+def test_merged_mvs_follow_the_original_warp_convention():
+    # W = 5, H = 2. M_0 = 1.16 NDC in x: "exact" moves 1.16·W/2 = 2.9 px, "original" 1.16·(W−1)/2 = 2.32 px,
+    # so the nearest gather of mv_{t-1} (0.01 per column) reads column x−3 resp. x−2 (0 outside).
+    w, h = 5, 2
+    mv_t = torch.zeros(1, 2, h, w)
+    mv_t[:, 0] = 1.16
+    mv_1 = torch.zeros(1, 2, h, w)
+    mv_1[:, 0] = torch.arange(w, dtype=torch.float32) * 0.01
+    _, m1_exact = merged_motion_vectors([mv_t, mv_1])
+    _, m1_original = merged_motion_vectors([mv_t, mv_1], convention="original")
+    assert torch.allclose(m1_exact[0, 0, 0], torch.tensor([1.16, 1.16, 1.16, 1.16, 1.17]), atol=1e-6)
+    assert torch.allclose(m1_original[0, 0, 0], torch.tensor([1.16, 1.16, 1.16, 1.17, 1.18]), atol=1e-6)
+    assert torch.equal(m1_original[:, 1], torch.zeros(1, h, w))
+
+
+def test_history_alpha_is_clamped_to_zero_one():
+    frames = minimal_frames(h=1, w=3)
+    frames[1]["st_alpha"] = torch.tensor([-0.5, 0.25, 1.5]).view(1, 1, 1, 3)
+    assert torch.equal(assemble_inputs(frames).history[0].st_alpha, torch.tensor([0.0, 0.25, 1.0]).view(1, 1, 1, 3))
+
+
+def test_predicted_history_clamps_each_layer():
+    # light/sky/st_color in gamma_log after clamping at 0: gamma_log(0) = 0, gamma_log(0.125) = ln 2 / ln 9,
+    # gamma_log(0.5) = ln 5 / ln 9; alpha clamped to [0, 1]; linear colour clamped at 0
+    values = torch.tensor([-1.0, 0.125, 0.5]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+    gl = torch.tensor([0.0, math.log(2) / math.log(9), math.log(5) / math.log(9)]).view(1, 1, 1, 3).expand(1, 3, 1, 3)
+    alpha = torch.tensor([-0.5, 0.25, 1.5]).view(1, 1, 1, 3)
+    outputs = NetOutputs(color=values, color_no_st=values, light_no_st=values, sky=values, st_color=values,
+                         st_alpha=alpha)
+    brdf = torch.full((1, 3, 1, 3), 0.5)
+    hist = predicted_history_frame(outputs, brdf)
+    for name in ("light", "sky", "st_color"):
+        assert torch.allclose(getattr(hist, name), gl, rtol=0, atol=1e-6), name
+    assert torch.equal(hist.st_alpha, torch.tensor([0.0, 0.25, 1.0]).view(1, 1, 1, 3))
+    assert torch.equal(hist.color_no_st, torch.tensor([0.0, 0.125, 0.5]).view(1, 1, 1, 3).expand(1, 3, 1, 3))
+    assert hist.brdf_color is brdf
