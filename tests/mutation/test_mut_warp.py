@@ -116,3 +116,26 @@ def test_learnable_mv_gathers_in_the_requested_convention():
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-7)
     exact = learnable_mv(mv, smv0, res, mode="bilinear", convention="exact")
     assert not torch.allclose(exact, learnable_mv(mv, smv0, res, mode="bilinear", convention="original"))
+
+
+# Traced graphs (the ONNX export path) build their base grid from `arange` instead of the eager cache, so
+# H and W stay dynamic: the traced branch must keep the caller's convention, dtype and device.
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("convention", ["original", "exact"])
+def test_a_traced_warp_runs_at_other_sizes_like_the_eager_one(convention):
+    def warp(x, mv):
+        return backward_warp(x, mv, convention=convention)
+
+    gen = torch.Generator().manual_seed(0)
+    x, mv = torch.rand(1, 2, 5, 7, dtype=torch.float64, generator=gen), torch.rand(1, 2, 5, 7, generator=gen) * 0.2
+    eager = warp(x, mv.double())  # fills the eager grid cache for this size: tracing must not use it
+    traced = torch.jit.trace(warp, (x, mv.double()))
+    assert torch.equal(traced(x, mv.double()), eager)
+    x2, mv2 = torch.rand(1, 2, 6, 9, dtype=torch.float64, generator=gen), torch.rand(1, 2, 6, 9, generator=gen) * 0.2
+    assert torch.equal(traced(x2, mv2.double()), warp(x2, mv2.double()))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_traced_warp_builds_its_grid_on_the_inputs_device():
+    x, mv = torch.empty(1, 2, 5, 7, device="meta"), torch.empty(1, 2, 5, 7, device="meta")
+    assert torch.jit.trace(lambda a, b: backward_warp(a, b), (x, mv))(x, mv).device.type == "meta"
