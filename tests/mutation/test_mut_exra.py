@@ -424,3 +424,16 @@ def test_last_chunk_data_size_exactly_to_the_end(tmp_path):
     (tmp_path / "m.exr").write_bytes(grown)
     assert _error(tmp_path / "m.exr").message == (
         f"truncated: the last chunk needs {len(multi) + 4} bytes, the file has {len(multi)}")
+
+
+def test_a_negative_last_chunk_data_size_is_left_to_the_decoder(tmp_path):
+    """The size field is a signed int: a negative one is corruption, not truncation (the chunk does not run
+    past the end), so read_info passes it as it passes broken ZIP data; decoding then refuses the file."""
+    data = _hand_exr(3, 2)
+    last = len(data) - 14  # single part: y, then the data size
+    for size in (-6, -(2**31)):
+        neg = data[: last + 4] + struct.pack("<i", size) + data[last + 8 :]
+        (tmp_path / "n.exr").write_bytes(neg)
+        assert exr.read_info(tmp_path / "n.exr").height == 2
+        with pytest.raises(ExrError, match=r"n\.exr: cannot decode pixel data: 0 of 1 part\(s\) decoded"):
+            exr.read_channels(tmp_path / "n.exr")
