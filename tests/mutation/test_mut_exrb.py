@@ -371,3 +371,17 @@ def test_write_rgba_default_alpha_is_one(tmp_path):
     assert chans["A"].dtype == np.float32
     np.testing.assert_array_equal(chans["A"], np.ones((2, 2), np.float32))
     np.testing.assert_array_equal(chans["B"], image[2])
+
+
+@pytest.mark.parametrize("channels", [0, 5])
+def test_write_rgba_refuses_0_or_5_channels_naming_the_file(tmp_path, channels):
+    path = tmp_path / "bad.exr"
+    _raises(lambda: exr.write_rgba(path, np.zeros((channels, 2, 2), np.float32)), path, f"expected 1 to 4 channels, got {channels}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_rgba_stores_uint32_as_float(tmp_path):
+    image = np.arange(4, dtype=np.uint32).reshape(1, 2, 2)
+    exr.write_rgba(tmp_path / "u.exr", image)
+    assert exr.read_info(tmp_path / "u.exr").channels == dict.fromkeys("ABGR", "float")
+    np.testing.assert_array_equal(exr.read_channels(tmp_path / "u.exr")["R"], image[0].astype(np.float32))
