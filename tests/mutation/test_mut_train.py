@@ -160,3 +160,94 @@ def test_selection_psnr_is_the_mean_of_the_model_psnr():
     result = {"n1": {"model": {"psnr": 30.0, "ssim": 0.1}, "warp": {"psnr": 1.0}},
               "n2": {"model": {"psnr": 20.0, "ssim": 0.2}, "warp": {"psnr": 2.0}}}
     assert val.selection_psnr(result) == 25.0
+
+
+# --- logs ------------------------------------------------------------------------------------------------
+
+from lmv_cli.core.train import logs as logs_mod  # noqa: E402
+from lmv_cli.core.train.logs import RunLog, preview_image  # noqa: E402
+
+
+class _FakeTB:
+    def __init__(self, logdir=None):
+        self.logdir, self.scalars, self.images, self.closed = logdir, [], [], False
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+    def add_image(self, tag, image, step):
+        self.images.append((tag, image, step))
+
+    def close(self):
+        self.closed = True
+
+
+def test_runlog_jsonl_lines_exactly(tmp_path):
+    path = tmp_path / "train.jsonl"
+    log = RunLog(path, None)
+    assert log.path == path
+    log.write({"kind": "train", "step": 3, "loss": float("nan"), "lr": 0.5, "name": "é",
+               "terms": {"rec": float("inf"), "sky": 1.25}, "pat": (True, False), "bad": [float("-inf"), 2]})
+    assert path.read_text(encoding="utf-8") == (  # flushed before close
+        '{"kind": "train", "step": 3, "loss": "nan", "lr": 0.5, "name": "\\u00e9", '
+        '"terms": {"rec": "inf", "sky": 1.25}, "pat": [true, false], "bad": ["-inf", 2]}\n')
+    log.image("x", torch.zeros(3, 2, 2), 1)  # no TensorBoard: nothing, no error
+    log.close()
+    assert log._file.closed
+    log2 = RunLog(path, tmp_path / "writer")  # appends; no tensorboard installed -> no writer
+    log2.write({"kind": "end"})
+    log2.close()
+    assert path.read_text(encoding="utf-8").splitlines()[1:] == ['{"kind": "end"}']
+
+
+def test_runlog_tensorboard_scalars_and_images(tmp_path):
+    log = RunLog(tmp_path / "train.jsonl", None)
+    tb = log._tb = _FakeTB()
+    log.write({"kind": "val", "step": 7, "loss": 0.5, "n": 2, "ok": True, "name": "x",
+               "n1": {"model": {"psnr": 30.0}}})
+    log.write({"loss": 1.5})
+    assert tb.scalars == [("val/loss", 0.5, 7), ("val/n", 2, 7), ("val/n1.model.psnr", 30.0, 7), ("log/loss", 1.5, 0)]
+    img = torch.ones(3, 2, 2)
+    log.image("preview/a", img, 5)
+    assert len(tb.images) == 1 and tb.images[0][0] == "preview/a" and tb.images[0][1] is img and tb.images[0][2] == 5
+    log.close()
+    assert tb.closed and log._file.closed
+
+
+def test_runlog_creates_its_summary_writer(tmp_path, monkeypatch):
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = _FakeTB
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    monkeypatch.setattr(logs_mod, "tensorboard_available", lambda: True)
+    log = RunLog(tmp_path / "a.jsonl", tmp_path / "writer")
+    assert isinstance(log._tb, _FakeTB) and log._tb.logdir == str(tmp_path / "writer")
+    log.close()
+    log = RunLog(tmp_path / "b.jsonl", None)
+    assert log._tb is None
+    log.close()
+
+
+def test_tensorboard_available_asks_for_tensorboard(monkeypatch):
+    import importlib.util
+
+    asked = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: asked.append(name) or (object() if name == "tensorboard" else None))
+    assert logs_mod.tensorboard_available() is True
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert logs_mod.tensorboard_available() is False
+    assert asked == ["tensorboard"]
+
+
+def test_preview_image_layout():
+    from lmv_cli.core.color import aces, srgb_encode
+
+    pred = torch.zeros(2, 3, 2, 4, dtype=torch.float16)
+    pred[1] = 0.5  # only the first batch item is shown
+    truth = torch.full((2, 3, 2, 4), 1e6, requires_grad=True)
+    warp = torch.full((2, 3, 2, 4), 0.5)
+    out = preview_image(pred, truth, warp)
+    assert out.shape == (3, 2, 12) and out.dtype == torch.float32
+    mid = float(srgb_encode(aces(torch.tensor(0.5))))
+    assert torch.equal(out[..., :4], torch.zeros(3, 2, 4))
+    assert torch.allclose(out[..., 4:8], torch.full((3, 2, 4), 1.0))
+    assert torch.allclose(out[..., 8:], torch.full((3, 2, 4), mid)) and 0.5 < mid < 0.99
