@@ -251,3 +251,120 @@ def test_preview_image_layout():
     assert torch.equal(out[..., :4], torch.zeros(3, 2, 4))
     assert torch.allclose(out[..., 4:8], torch.full((3, 2, 4), 1.0))
     assert torch.allclose(out[..., 8:], torch.full((3, 2, 4), mid)) and 0.5 < mid < 0.99
+
+
+# --- rundir ----------------------------------------------------------------------------------------------
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from lmv_cli.core.train import rundir as rd  # noqa: E402
+from lmv_cli.core.train.rundir import RunDir, RunDirError, create_run, find_run, is_run  # noqa: E402
+
+
+def _cfg(out_dir, job="job"):
+    return types.SimpleNamespace(train=types.SimpleNamespace(out_dir=str(out_dir), job_name=job),
+                                 to_yaml=lambda: "train:\n  job_name: é\n")
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(time, "gmtime", lambda *a: time.struct_time((2024, 3, 5, 7, 8, 9, 1, 65, 0)))
+
+
+def test_create_run_layout_and_names(tmp_path, fixed_clock):
+    out = tmp_path / "deep" / "out"  # created with its parents
+    run = create_run(_cfg(out))
+    assert run == RunDir(out / "job" / "2024-03-05_07-08-09")
+    assert sorted(p.name for p in run.path.iterdir()) == sorted(
+        ["log", "model", "writer", "checkpoint", "history_checkpoints", "config.yaml"])
+    assert all((run.path / s).is_dir() for s in ("log", "model", "writer", "checkpoint", "history_checkpoints"))
+    assert (run.path / "config.yaml").read_bytes() == "train:\n  job_name: é\n".encode()
+    assert run.config == run.path / "config.yaml" and run.log == run.path / "log" / "train.jsonl"
+    assert run.checkpoint == run.path / "checkpoint" / "checkpoint.pt"
+    second = create_run(_cfg(out))  # same second: suffixed, job dir reused
+    assert second.path == out / "job" / "2024-03-05_07-08-09_2"
+    third = create_run(_cfg(out))
+    assert third.path == out / "job" / "2024-03-05_07-08-09_3"
+    assert sorted(p.name for p in (out / "job").iterdir()) == [
+        "2024-03-05_07-08-09", "2024-03-05_07-08-09_2", "2024-03-05_07-08-09_3"]
+
+
+def test_create_run_refuses_an_unwritable_job_dir(tmp_path, fixed_clock, monkeypatch):
+    asked = []
+    monkeypatch.setattr(rd.os, "access", lambda p, mode: asked.append((p, mode)) and False)
+    with pytest.raises(RunDirError) as err:
+        create_run(_cfg(tmp_path))
+    job = tmp_path / "job"
+    assert asked == [(job, rd.os.W_OK)]
+    assert err.value.path == job and err.value.message == "cannot create a run directory there: Permission denied"
+    assert str(err.value) == f"{job}: cannot create a run directory there: Permission denied"
+    assert list(job.iterdir()) == []
+
+
+def test_create_run_refuses_an_out_dir_that_is_a_file(tmp_path, fixed_clock):
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(RunDirError) as err:
+        create_run(_cfg(tmp_path / "out"))
+    assert err.value.path == tmp_path / "out" / "job"
+    assert err.value.message in ("cannot create a run directory there: Not a directory",
+                                 "cannot create a run directory there: File exists")
+
+
+def test_create_run_names_an_oserror_without_strerror(tmp_path, fixed_clock):
+    cfg = _cfg(tmp_path)
+
+    def boom():
+        raise OSError("disk on fire")
+
+    cfg.to_yaml = boom
+    with pytest.raises(RunDirError) as err:
+        create_run(cfg)
+    assert err.value.message == "cannot create a run directory there: disk on fire"
+
+
+def _make_run(path: Path) -> Path:
+    (path / "checkpoint").mkdir(parents=True)
+    (path / "config.yaml").write_text("x")
+    return path
+
+
+def test_is_run(tmp_path):
+    assert is_run(_make_run(tmp_path / "r"))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.yaml").write_text("x")
+    assert not is_run(tmp_path / "c")
+    (tmp_path / "k" / "checkpoint").mkdir(parents=True)
+    assert not is_run(tmp_path / "k")
+    (tmp_path / "d" / "config.yaml").mkdir(parents=True)
+    (tmp_path / "d" / "checkpoint").mkdir()
+    assert not is_run(tmp_path / "d")
+
+
+def test_find_run(tmp_path):
+    run = _make_run(tmp_path / "job" / "2024-01-02_00-00-00")
+    assert find_run(run) == RunDir(run)
+    assert find_run(str(run)) == RunDir(run)
+    _make_run(tmp_path / "job" / "2024-01-01_00-00-00")
+    _make_run(tmp_path / "job" / "2024-01-03_00-00-00")
+    (tmp_path / "job" / "zzz").mkdir()  # sorts last, not a run
+    (tmp_path / "job" / "zzz" / "config.yaml").write_text("x")
+    (tmp_path / "job" / "zzzz").write_text("a file")
+    assert find_run(tmp_path / "job") == RunDir(tmp_path / "job" / "2024-01-03_00-00-00")
+    assert find_run(str(tmp_path / "job")).path == tmp_path / "job" / "2024-01-03_00-00-00"
+
+
+def test_find_run_refusals(tmp_path):
+    with pytest.raises(RunDirError) as err:
+        find_run(tmp_path / "missing")
+    assert err.value.path == tmp_path / "missing" and err.value.message == "no such run directory"
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(RunDirError) as err:
+        find_run(str(tmp_path / "f"))
+    assert err.value.path == tmp_path / "f" and err.value.message == "is a file, not a run directory"
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(RunDirError) as err:
+        find_run(tmp_path / "empty")
+    assert err.value.path == tmp_path / "empty"
+    assert err.value.message == ("not a run directory (no config.yaml and checkpoint/) nor a job directory "
+                                 "holding runs")
