@@ -110,6 +110,16 @@ def test_tracing_is_seen_by_jit_trace():
     assert _tracing() is False
 
 
+@pytest.mark.parametrize("flag", ["is_compiling", "is_exporting"])
+def test_tracing_is_true_when_only_compiling_or_only_exporting(monkeypatch, flag):
+    """Each of torch.compile and torch.export alone counts as tracing (the compiled case also runs for
+    real below, except under mutmut)."""
+    monkeypatch.setattr(torch.jit, "is_tracing", lambda: False)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: flag == "is_compiling")
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: flag == "is_exporting")
+    assert _tracing() is True
+
+
 @pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,
                     reason="mutmut's trampolines read a ContextVar, which torch.compile(fullgraph=True) cannot trace")
 def test_tracing_is_seen_by_torch_compile():
