@@ -368,3 +368,214 @@ def test_find_run_refusals(tmp_path):
     assert err.value.path == tmp_path / "empty"
     assert err.value.message == ("not a run directory (no config.yaml and checkpoint/) nor a job directory "
                                  "holding runs")
+
+
+# --- checkpoint ------------------------------------------------------------------------------------------
+
+import os  # noqa: E402
+import random  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from lmv_cli.core.config import ModelConfig  # noqa: E402
+from lmv_cli.core.errors import CheckpointError  # noqa: E402
+from lmv_cli.core.train.checkpoint import (  # noqa: E402
+    keep_history,
+    read_checkpoint,
+    restore,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+MODEL_FIELDS = {"preset": "fsnet", "mv_gather": "nearest", "clamp": "per_sample", "warp": "exact", "compat": "none",
+                "init": "warp", "demodulate": True}
+
+
+def _linear_and_optimizer(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    return model, opt
+
+
+def _saved(tmp_path, **progress):
+    model, opt = _linear_and_optimizer()
+    path = tmp_path / "run" / "checkpoint" / "checkpoint.pt"
+    prog = {"step": 12, "epoch": 1, "batch": 3, "world_size": 1, "best_psnr": 30.5, "best_step": 10, **progress}
+    out = save_checkpoint(path, model, ModelConfig(), opt, prog, np.int64(40), torch.tensor([2, 0, 1]))
+    return out, path, model, opt, prog
+
+
+def test_save_checkpoint_payload(tmp_path):
+    out, path, model, opt, prog = _saved(tmp_path)
+    assert out == path and path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no temp file left
+    payload = torch.load(path, weights_only=True)
+    assert set(payload) == {"format", "format_version", "model", "state_dict", "optimizer", "schedule", "progress",
+                            "order", "rng"}
+    assert payload["format"] == "lmv-checkpoint" and payload["format_version"] == 1
+    assert payload["model"] == MODEL_FIELDS
+    assert set(payload["state_dict"]) == {"weight", "bias"}
+    assert torch.equal(payload["state_dict"]["weight"], model.weight.detach())
+    assert payload["optimizer"]["state"][0]["step"] == 1 and payload["optimizer"]["param_groups"][0]["lr"] == 1e-3
+    assert payload["schedule"] == {"total_steps": 40} and type(payload["schedule"]["total_steps"]) is int
+    assert payload["progress"] == prog
+    assert torch.equal(payload["order"], torch.tensor([2, 0, 1]))
+    assert set(payload["rng"]) >= {"torch", "numpy", "python"}
+    assert read_checkpoint(path)["progress"] == prog
+
+
+def test_rng_state_fields(monkeypatch):
+    state = rng_state()
+    assert set(state) == {"torch", "numpy", "python"}
+    assert torch.equal(state["torch"], torch.get_rng_state())
+    n = state["numpy"]
+    assert set(n) == {"kind", "keys", "pos", "has_gauss", "cached"} and n["kind"] == "MT19937"
+    assert n["keys"].dtype == torch.int64 and n["keys"].shape == (624,)
+    np.testing.assert_array_equal(n["keys"].numpy(), np.random.get_state()[1].astype(np.int64))
+    assert n["pos"] == np.random.get_state()[2]
+    assert state["python"] == list(random.getstate()[1]) and len(state["python"]) == 625
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["cuda-states"])
+    assert rng_state()["cuda"] == ["cuda-states"]
+
+
+def test_rng_round_trip():
+    np.random.standard_normal()  # leaves a cached gaussian in numpy's state
+    state = rng_state()
+    assert state["numpy"]["has_gauss"] == 1
+    first = (torch.rand(3), np.random.standard_normal(3), np.random.random(), [random.random() for _ in range(3)])
+    torch.rand(5), np.random.random(7), random.random()
+    set_rng_state(state)
+    again = (torch.rand(3), np.random.standard_normal(3), np.random.random(), [random.random() for _ in range(3)])
+    assert torch.equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert first[2] == again[2] and first[3] == again[3]
+
+
+def test_set_rng_state_restores_cuda_only_when_saved_and_available(monkeypatch):
+    state = rng_state()
+    seen = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda s: seen.append(s))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    set_rng_state({**state, "cuda": ["c"]})
+    assert seen == []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    set_rng_state(state)
+    assert seen == []
+    set_rng_state({**state, "cuda": ["c"]})
+    assert seen == [["c"]]
+
+
+def test_read_checkpoint_refusals(tmp_path):
+    missing = tmp_path / "checkpoint.pt"
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(missing)
+    assert err.value.path == missing
+    assert err.value.message == "no checkpoint in this run yet (it stopped before the first one was written)"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a torch file at all")
+    with pytest.raises(CheckpointError) as err:
+        read_checkpoint(bad)
+    assert err.value.path == bad
+    assert err.value.message.startswith("not a readable lmv checkpoint (") and err.value.message.endswith(")")
+    assert len(err.value.message) > len("not a readable lmv checkpoint ()")
+    for name, payload in (("foreign.pt", {"format": "lmv-model", "format_version": 1}), ("list.pt", [1, 2]),
+                          ("bare.pt", {"state_dict": {}})):
+        torch.save(payload, tmp_path / name)
+        with pytest.raises(CheckpointError) as err:
+            read_checkpoint(tmp_path / name)
+        assert err.value.path == tmp_path / name
+        assert err.value.message == "not an lmv checkpoint (no 'lmv-checkpoint' header)"
+    for version, shown in ((2, "2"), (None, "None"), ("1", "1")):
+        payload = {"format": "lmv-checkpoint"} if version is None else {"format": "lmv-checkpoint",
+                                                                         "format_version": version}
+        torch.save(payload, tmp_path / "v.pt")
+        with pytest.raises(CheckpointError) as err:
+            read_checkpoint(tmp_path / "v.pt")
+        assert err.value.path == tmp_path / "v.pt"
+        assert err.value.message == f"checkpoint format version {shown}, this lmv reads 1"
+    torch.save({"format": "lmv-checkpoint", "format_version": 1, "x": 5}, tmp_path / "ok.pt")
+    assert read_checkpoint(tmp_path / "ok.pt") == {"format": "lmv-checkpoint", "format_version": 1, "x": 5}
+
+
+def test_restore_loads_weights_optimizer_and_rng(tmp_path):
+    _, path, model, opt, _ = _saved(tmp_path)
+    after_save = torch.rand(4)
+    payload = read_checkpoint(path)
+    fresh, fresh_opt = _linear_and_optimizer(seed=1)
+    restore(payload, path, fresh, ModelConfig(), fresh_opt)
+    assert torch.equal(fresh.weight, model.weight) and torch.equal(fresh.bias, model.bias)
+    assert torch.equal(fresh_opt.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(torch.rand(4), after_save)
+
+
+def test_restore_refuses_another_architecture(tmp_path):
+    _, path, _, _, _ = _saved(tmp_path)
+    payload = read_checkpoint(path)
+    model, opt = _linear_and_optimizer()
+    cfg = replace(ModelConfig(), preset="fsnet_small", init="random")
+    with pytest.raises(CheckpointError) as err:
+        restore(payload, path, model, cfg, opt)
+    assert err.value.path == path
+    assert err.value.message == ("checkpoint is of another architecture: model.preset 'fsnet' (config.yaml: "
+                                 "'fsnet_small'), model.init 'warp' (config.yaml: 'random')")
+    for saved in (None, {}):
+        with pytest.raises(CheckpointError) as err:
+            restore({**payload, "model": saved}, path, model, ModelConfig(demodulate=False), opt)
+        assert err.value.message.startswith("checkpoint is of another architecture: model.preset None "
+                                            "(config.yaml: 'fsnet'), model.mv_gather None")
+        assert err.value.message.endswith("model.demodulate None (config.yaml: False)")
+
+
+def test_restore_refuses_other_weights_and_optimizer(tmp_path):
+    _, path, _, _, _ = _saved(tmp_path)
+    payload = read_checkpoint(path)
+    other = torch.nn.Linear(3, 4)
+    with pytest.raises(CheckpointError) as err:
+        restore(payload, path, other, ModelConfig(), torch.optim.AdamW(other.parameters()))
+    assert err.value.path == path and err.value.message == "key 'weight' has shape (2, 3), the model expects (4, 3)"
+    model = torch.nn.Linear(3, 2)
+    two_groups = torch.optim.AdamW([{"params": [model.weight]}, {"params": [model.bias]}])
+    with pytest.raises(CheckpointError) as err:
+        restore(payload, path, model, ModelConfig(), two_groups)
+    assert err.value.path == path
+    assert err.value.message.startswith("optimizer state does not match the model: loaded state dict ")
+
+
+def test_keep_history(tmp_path, monkeypatch):
+    ckpt = tmp_path / "checkpoint.pt"
+    history = tmp_path / "a" / "history"  # created with its parent
+    names = []
+    for step in (5, 12, 1234567, 2000000000):
+        ckpt.unlink(missing_ok=True)
+        ckpt.write_bytes(f"step {step}".encode())
+        keep_history(ckpt, history, step, 2)
+        names.append(sorted(p.name for p in history.iterdir()))
+    assert names == [["checkpoint_000000005.pt"], ["checkpoint_000000005.pt", "checkpoint_000000012.pt"],
+                     ["checkpoint_000000012.pt", "checkpoint_001234567.pt"],
+                     ["checkpoint_001234567.pt", "checkpoint_2000000000.pt"]]
+    target = history / "checkpoint_2000000000.pt"
+    assert os.stat(target).st_ino == os.stat(ckpt).st_ino  # a hard link
+    # the same step again (a rewritten checkpoint file): replaced; other files in history are left alone
+    (history / "notes.txt").write_text("keep me")
+    ckpt.unlink()
+    ckpt.write_bytes(b"rewritten")
+    keep_history(ckpt, history, 2000000000, 2)
+    assert target.read_bytes() == b"rewritten"
+    assert sorted(p.name for p in history.iterdir()) == ["checkpoint_001234567.pt", "checkpoint_2000000000.pt",
+                                                         "notes.txt"]
+
+
+def test_keep_history_copies_when_links_fail(tmp_path, monkeypatch):
+    def no_links(self, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(Path, "hardlink_to", no_links)
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"weights")
+    keep_history(ckpt, tmp_path / "h", 3, 1)
+    target = tmp_path / "h" / "checkpoint_000000003.pt"
+    assert target.read_bytes() == b"weights" and os.stat(target).st_ino != os.stat(ckpt).st_ino
