@@ -453,6 +453,37 @@ def test_finish_records_the_nonfinite_total(tmp_path):
     assert nonfinite[layout.SOURCE_FOLDERS[0]] == 6 and nonfinite[layout.SOURCE_FOLDERS[-1]] == 30
 
 
+def test_finish_writes_per_buffer_stats_the_nonfinite_counts_and_warns_naming_them(tmp_path, caplog):
+    out, plan, root = _book_store(tmp_path)
+    book = bookkeeping.SceneBook.open(root, plan)
+    f, b = len(layout.SOURCE_FOLDERS), len(layout.BUFFERS)
+    for t, (lo, hi, mean) in enumerate([(-1.0, 2.0, 0.5), (0.0, 4.0, 1.0), (-3.0, 1.0, 1.5)]):
+        counts = [0] * f
+        counts[-1] = t  # 0 + 1 + 2 = 3 in the last export folder, none elsewhere
+        book.record(FrameResult("s", t, np.tile([lo, hi, mean], (b, 1)), np.asarray(counts, dtype=np.int64)))
+    with caplog.at_level(logging.WARNING, logger="lmv_cli.core.store.bookkeeping"):
+        book.finish()
+    attrs = metadata.group_attrs(out / "s")
+    first = layout.BUFFERS[0].name
+    assert attrs["stats"][first] == {"min": -3.0, "max": 4.0, "mean": 1.0}
+    assert set(attrs["stats"]) == {spec.name for spec in layout.BUFFERS}
+    assert attrs["nonfinite"] == {folder: (3 if folder == layout.SOURCE_FOLDERS[-1] else 0)
+                                  for folder in layout.SOURCE_FOLDERS}
+    assert [r.getMessage() for r in caplog.records] == [f"s: NaN/Inf replaced by 0: {layout.SOURCE_FOLDERS[-1]} 3"]
+
+
+def test_finish_of_two_folders_with_nonfinite_values_lists_both(tmp_path, caplog):
+    out, plan, root = _book_store(tmp_path)
+    book = bookkeeping.SceneBook.open(root, plan)
+    f = len(layout.SOURCE_FOLDERS)
+    for t in range(FRAMES):
+        book.record(_result(t, [1] + [0] * (f - 2) + [2]))
+    with caplog.at_level(logging.WARNING, logger="lmv_cli.core.store.bookkeeping"):
+        book.finish()
+    first, last = layout.SOURCE_FOLDERS[0], layout.SOURCE_FOLDERS[-1]
+    assert [r.getMessage() for r in caplog.records] == [f"s: NaN/Inf replaced by 0: {first} 3, {last} 6"]
+
+
 # --- mark_complete ---------------------------------------------------------------------------------------
 
 def test_mark_complete_sets_the_root_complete_flag_on_disk(tmp_path):
