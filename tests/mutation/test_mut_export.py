@@ -427,3 +427,119 @@ def test_validate_onnx_at_another_size(net, exported):
     assert v.color_peak == float(np.abs(want[0]).max())
     assert v.max_error > 0 and v.color_peak > 1.0
     assert v.ok
+
+
+def test_check_dynamic_does_not_read_external_data(tmp_path):
+    """Only the graph's inputs are read: a missing external-data file must not matter."""
+    vi = helper.make_tensor_value_info("gbuffer", TensorProto.FLOAT, [1, 6, "h", "w"])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [64], np.ones(64, np.float32).tobytes(), raw=True)
+    node = helper.make_node("Add", ["gbuffer", "w"], ["y"])
+    model = helper.make_model(helper.make_graph([node], "g", [vi], [out], initializer=[weight]))
+    p = tmp_path / "ext.onnx"
+    onnx.save_model(model, str(p), save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
+                    size_threshold=0)
+    (tmp_path / "w.bin").unlink()
+    assert ex._check_dynamic(p) is None
+
+
+# --- store_inputs, on a recorded fake store and rollout ---------------------------------------------------------
+
+
+class _Scene:
+    def __init__(self, name, frames):
+        self.name, self.frames = name, frames
+
+
+class _Store:
+    def __init__(self, scenes):
+        self.scenes = scenes
+
+    def __iter__(self):
+        return iter(self.scenes)
+
+    def scene(self, name):
+        return next(s for s in self.scenes if s.name == name)
+
+
+@pytest.fixture()
+def fake_store(monkeypatch):
+    import lmv_cli.core.evaluate as evaluate
+    import lmv_cli.core.infer.flat as flat
+    import lmv_cli.core.rollout as rollout
+    import lmv_cli.core.store.reader as reader
+
+    log = []
+    store = _Store([_Scene("first", 8), _Scene("second", 10)])
+
+    class History:
+        def advance_rendered(self, frame):
+            log.append(("rendered", frame, torch.is_grad_enabled()))
+
+        def advance_predicted(self, frame, out):
+            log.append(("predicted", frame, out))
+
+        def inputs(self, frame):
+            log.append(("inputs", frame))
+            return ("in", frame), ("state", frame)
+
+    class Rollout:
+        def __init__(self, net):
+            log.append(("rollout", net, net.training))
+            self.history = History()
+
+        def predict(self, frame):
+            return ("pred", frame)
+
+    def open_store(path):
+        log.append(("open", path))
+        return store
+
+    monkeypatch.setattr(reader, "open_store", open_store)
+    monkeypatch.setattr(evaluate, "read_frame", lambda scene, k: (scene.name, k))
+    monkeypatch.setattr(rollout, "Rollout", Rollout)
+    monkeypatch.setattr(flat, "flat_inputs", lambda net, inputs, state: {"flat": (net, inputs, state)})
+    return log
+
+
+def test_store_inputs_default_first_scene_frame_4(fake_store, net):
+    net.train()
+    try:
+        flat, name, t = ex.store_inputs(net, "some/store.zarr")
+    finally:
+        net.eval()
+    assert (name, t) == ("first", 4)
+    assert flat == {"flat": (net, ("in", ("first", 4)), ("state", ("first", 4)))}
+    assert fake_store == [
+        ("open", "some/store.zarr"),
+        ("rollout", net, False),
+        ("rendered", ("first", 0), False),
+        ("rendered", ("first", 1), False),
+        ("rendered", ("first", 2), False),
+        ("predicted", ("first", 3), ("pred", ("first", 3))),
+        ("inputs", ("first", 4)),
+    ]
+
+
+def test_store_inputs_named_scene_and_frame(fake_store, net):
+    flat, name, t = ex.store_inputs(net, "s.zarr", "second", 9)
+    assert (name, t) == ("second", 9)
+    assert [e[1] for e in fake_store if e[0] in ("rendered", "predicted", "inputs")] == [
+        ("second", 5), ("second", 6), ("second", 7), ("second", 8), ("second", 9)
+    ]
+
+
+@pytest.mark.parametrize(("scene", "frame", "frames"), [(None, 3, 8), (None, 8, 8), ("second", 10, 10), ("second", 0, 10)])
+def test_store_inputs_frame_out_of_range(fake_store, net, scene, frame, frames):
+    from lmv_cli.core.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        ex.store_inputs(net, "s.zarr", scene, frame)
+    name = scene or "first"
+    assert e.value.message == f"scene {name}: frame {frame} out of range (needs 4 <= frame < {frames})"
+    assert str(e.value.path) == "s.zarr"
+
+
+def test_store_inputs_last_frame_in_range(fake_store, net):
+    assert ex.store_inputs(net, "s.zarr", None, 7)[1:] == ("first", 7)
+    assert ex.store_inputs(net, "s.zarr", "first", 4)[1:] == ("first", 4)
