@@ -543,3 +543,13 @@ def test_store_inputs_frame_out_of_range(fake_store, net, scene, frame, frames):
 def test_store_inputs_last_frame_in_range(fake_store, net):
     assert ex.store_inputs(net, "s.zarr", None, 7)[1:] == ("first", 7)
     assert ex.store_inputs(net, "s.zarr", "first", 4)[1:] == ("first", 4)
+
+
+def test_example_inputs_sky_mask_threshold_is_strict(net, monkeypatch):
+    """A uniform draw of exactly 0.8 (float32) is not sky: the mask is `rand > 0.8`."""
+    real_rand = torch.rand
+    monkeypatch.setattr(torch, "rand", lambda *shape, generator: torch.full(shape, 0.8))
+    got = ex.example_inputs(net, EXPORT_AT)
+    monkeypatch.setattr(torch, "rand", real_rand)
+    assert torch.equal(got["sky_mask"], torch.zeros(1, 1, *EXPORT_AT))
+    torch.testing.assert_close(got["merged_mv"], torch.full((1, 6, *EXPORT_AT), 0.8 * 0.04 - 0.02))
