@@ -313,18 +313,28 @@ def test_expm1_symbolic():
     assert value.dtype == torch.float32 and value.shape == () and value.item() == 1.0
 
 
-def test_torchscript_call(net, tmp_path, monkeypatch):
+def test_torchscript_call(net, tmp_path, monkeypatch, capsys, recwarn):
     calls = []
     registered = []
 
     def record(*args, **kwargs):
+        import sys
+        import warnings
+
         calls.append((args, kwargs))
+        assert not torch.is_grad_enabled()
+        sys.stdout.write("exporter noise\n")
+        print("more noise")
+        warnings.warn("exporter warning")
         _graph(args[2], [("gbuffer", [1, 6, "height", "width"])])
 
     monkeypatch.setattr(torch.onnx, "export", record)
     monkeypatch.setattr(torch.onnx, "register_custom_op_symbolic", lambda *a, **k: registered.append((a, k)))
-    path = tmp_path / "t.onnx"
+    path = tmp_path / "deep" / "er" / "t.onnx"
     ex.export_onnx(net, path, exporter="torchscript", opset=17, size=EXPORT_AT)
+    assert capsys.readouterr().out == ""
+    assert not [w for w in recwarn if "exporter warning" in str(w.message)]
+    assert torch.is_grad_enabled()
     assert registered == [(("aten::expm1", ex._expm1_symbolic, 17), {})]
     ((args, kwargs),) = calls
     assert isinstance(args[0], FlatStep) and len(args[1]) == len(INPUT_NAMES) and args[2] == str(path)
