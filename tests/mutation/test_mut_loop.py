@@ -25,6 +25,7 @@ import torch
 from lmv_cli.core.config import load_config
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.train import loop
+from lmv_cli.core.train import state as loop_state
 from lmv_cli.core.train.distributed import World
 
 TINY_YAML = str(Path(__file__).parents[2] / "configs" / "tiny.yaml")
@@ -49,6 +50,7 @@ class FakeRollout:
         self.history = FakeHistory(rec)
 
     def predict(self, frame, pattern):
+        self.history.rec.append(("pattern", pattern))
         return types.SimpleNamespace(color=self.net(frame["x"]))
 
 
@@ -110,10 +112,25 @@ class H:
         self.index = types.SimpleNamespace(windows=list(range(windows)), length=length, val_scenes=list(val_scenes))
         monkeypatch.setattr(loop, "Rollout", lambda net, reuse_encodings, convention:
                             FakeRollout(net, reuse_encodings, convention, rec))
-        monkeypatch.setattr(loop, "WindowDataset", lambda index, crop, flips, seed: FakeDataset(length))
+        monkeypatch.setattr(loop, "WindowDataset", lambda index, crop, flips, seed: rec.append(
+            ("dataset", index, crop, flips, seed)) or FakeDataset(length))
+        real_bpe, real_eb, real_lb = loop.batches_per_epoch, loop.epoch_batches, loop.load_batch
+        monkeypatch.setattr(loop, "batches_per_epoch", lambda *a: rec.append(("bpe", *a)) or real_bpe(*a))
+        monkeypatch.setattr(loop, "epoch_batches", lambda *a, **k: rec.append(("eb", *a, k)) or real_eb(*a, **k))
+        monkeypatch.setattr(loop, "load_batch", lambda b, d: rec.append(("load", d)) or real_lb(b, d))
+        real_dl = torch.utils.data.DataLoader
+        monkeypatch.setattr(torch.utils.data, "DataLoader", lambda ds, **k: rec.append(("loader", k)) or real_dl(ds, **k))
+        real_autocast = torch.autocast
+
+        def autocast(device_type, **k):
+            rec.append(("autocast", device_type, k))
+            return real_autocast(device_type, **k)
+
+        monkeypatch.setattr(torch, "autocast", autocast)
         monkeypatch.setattr(loop, "assemble_targets", lambda frame: types.SimpleNamespace(scene_color=2 * frame["x"]))
 
         def total_loss(outputs, targets, cfg):
+            assert cfg is self.cfg.loss
             loss = ((outputs.color - targets.scene_color) ** 2).mean()
             if loss_value is not None:
                 loss = loss * 0 + loss_value
@@ -123,14 +140,16 @@ class H:
         monkeypatch.setattr(loop, "psnr", lambda a, b: (b - a).flatten(1).mean(1) + 100)
 
         def validate(model, scenes, device, frames, preview):
+            assert model is self.model
             rec.append(("validate", list(scenes), device, frames))
             self.preview = preview
             return {"n1": {"model": {"psnr": 1.0}}}
 
         monkeypatch.setattr(loop, "validate", validate)
-        monkeypatch.setattr(loop, "selection_psnr", lambda result: self.scores.pop(0))
+        monkeypatch.setattr(loop, "selection_psnr", lambda result: self.scores.pop(0) if result["n1"] else None)
 
         def save_checkpoint(path, model, mcfg, optimizer, progress, total, order):
+            assert model is self.model and mcfg is self.cfg.model and optimizer is self.optimizer
             rec.append(("ckpt", path, dict(progress), total, order.tolist()))
 
         def keep_history(path, history, step, keep):
@@ -138,7 +157,11 @@ class H:
 
         monkeypatch.setattr(loop, "ckpt", types.SimpleNamespace(save_checkpoint=save_checkpoint,
                                                                  keep_history=keep_history))
-        monkeypatch.setattr(loop, "save_model", lambda path, model, mcfg, meta: rec.append(("model", path, meta)))
+        def save_model(path, model, mcfg, meta):
+            assert model is self.model and mcfg is self.cfg.model
+            rec.append(("model", path, meta))
+
+        monkeypatch.setattr(loop, "save_model", save_model)
         monkeypatch.setattr(loop, "RunLog", lambda path, writer: FakeLog(path, writer, rec))
         self.run = types.SimpleNamespace(path=tmp_path, log=tmp_path / "log", writer=tmp_path / "writer",
                                          checkpoint=tmp_path / "checkpoint.pt", history=tmp_path / "hist",
@@ -248,8 +271,7 @@ def test_gradient_clipping(monkeypatch, tmp_path):
 
 
 def checkpoints(h):
-    return [(r[3]["step"], r[3]["reason"]) for r in h.kinds("ckpt", "checkpoint_event")] if False else [
-        (e["step"], e["reason"]) for e in h.records("checkpoint")]
+    return [(e["step"], e["reason"]) for e in h.records("checkpoint")]
 
 
 def test_checkpoint_cadence_between_sequences(monkeypatch, tmp_path):
@@ -420,3 +442,97 @@ def test_other_ranks_write_nothing(monkeypatch, tmp_path):
     h.trainer.fit()
     assert h.events == [] and h.kinds("ckpt", "model", "validate") == []
     h.trainer.close()
+
+
+def test_arguments_passed_to_the_data_parts(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path)
+    assert h.kinds("dataset") == [("dataset", h.index, h.cfg.data.crop, h.cfg.data.flips, h.cfg.train.seed)]
+    assert h.kinds("bpe") == [("bpe", 4, 2, 1)]
+    h.trainer.fit()
+    assert h.kinds("eb") == [("eb", h.trainer.order, 0, 2, 0, 1, {"start": 0})]
+    (loader,) = h.kinds("loader")
+    assert loader[1]["collate_fn"] is loop.collate and loader[1]["num_workers"] == 0
+    assert loader[1]["pin_memory"] is False
+    assert h.kinds("load") == [("load", torch.device("cpu"))] * 2
+    assert h.kinds("autocast") == [("autocast", "cpu", {"dtype": torch.bfloat16, "enabled": False})] * 4
+    patterns = h.kinds("pattern")
+    assert len(patterns) == 4 and all(p[1] == (False, False, False) for p in patterns)
+
+
+def test_bf16_precision_enables_autocast(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path, ["train.precision=bf16", "train.max_steps=1"])
+    h.trainer.fit()
+    assert h.kinds("autocast") == [("autocast", "cpu", {"dtype": torch.bfloat16, "enabled": True})]
+
+
+def test_small_clip_norm(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path, ["train.grad_clip=0.5", "train.max_steps=1"])
+    h.trainer.fit()
+    assert [o[2] for o in h.kinds("opt")] == [pytest.approx(-0.5, rel=1e-5)]
+
+
+def test_a_sequence_outside_fit_is_not_stopped(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path)
+    batch = {"x": torch.arange(5, dtype=torch.float32).reshape(1, 5, 1).repeat(2, 1, 1)}
+    h.trainer._sequence(batch)
+    assert h.trainer.progress.step == 2 and len(h.kinds("opt")) == 2
+
+
+def test_checkpoint_keeps_a_restored_order(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path)
+    h.trainer.restore({"progress": {"step": 1, "epoch": 0, "batch": 1}, "order": torch.tensor([3, 1, 2, 0])})
+    h.trainer._checkpoint()
+    assert h.kinds("ckpt")[0][4] == [3, 1, 2, 0]
+
+
+def test_a_short_loader_is_an_error(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path)
+    real_dl = torch.utils.data.DataLoader
+    monkeypatch.setattr(torch.utils.data, "DataLoader", lambda ds, batch_sampler, **k: real_dl(
+        ds, batch_sampler=batch_sampler[:1], **k))
+    with pytest.raises(ValueError):
+        h.trainer.fit()
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_timing_fields_with_a_fake_clock(monkeypatch, tmp_path):
+    clock = Clock()
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=clock, time=lambda: 123.0))
+    monkeypatch.setattr(loop, "Window", lambda: loop_state.Window(start=clock()))
+    h = H(monkeypatch, tmp_path, ["train.log_every=4"])  # Window start 1
+    h.trainer.fit()
+    # waited 2, wait += 3 - 2; waited 4, wait += 5 - 4; the log at step 4 reads 6: 5 s, 8 samples, 2 s waited
+    (train,) = h.records("train")
+    assert train["samples_per_s"] == 8 / 5 and train["data_wait"] == 2 / 5 and train["time"] == 123.0
+    (val,) = h.records("val")
+    assert val["seconds"] == 1.0 and val["time"] == 123.0
+    assert set(val) == {"kind", "step", "epoch", "n1", "selection_psnr", "best", "seconds", "world_size", "time"}
+
+
+def test_two_process_world_counts(monkeypatch, tmp_path):
+    from lmv_cli.core.train import distributed
+
+    monkeypatch.setattr(loop, "wrap", lambda model, world: model)
+    monkeypatch.setattr(loop, "mean", lambda x, world: x)
+    monkeypatch.setattr(loop, "gather", lambda x, world: [x, "other"])
+    monkeypatch.setattr(loop, "barrier", lambda world: None)
+    monkeypatch.setattr(distributed, "broadcast", lambda value, world: value)
+    clock = Clock()
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=clock, time=lambda: 123.0))
+    monkeypatch.setattr(loop, "Window", lambda: loop_state.Window(start=clock()))
+    h = H(monkeypatch, tmp_path, ["train.log_every=4"], windows=8, world=World(rank=0, size=2))
+    assert h.kinds("bpe") == [("bpe", 8, 2, 2)] and h.trainer.batches == 2 and h.trainer.total == 4
+    h.trainer.fit()
+    eb = h.kinds("eb")[0]
+    assert eb[2:] == (0, 2, 0, 2, {"start": 0})
+    (train,) = h.records("train")
+    assert train["samples_per_s"] == 16 / 5 and train["world_size"] == 2  # 4 steps x 2 windows x 2 processes
+    assert train["windows_by_rank"][1] == "other" and len(train["windows_by_rank"][0]) == 4
