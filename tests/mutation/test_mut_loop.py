@@ -536,3 +536,19 @@ def test_two_process_world_counts(monkeypatch, tmp_path):
     (train,) = h.records("train")
     assert train["samples_per_s"] == 16 / 5 and train["world_size"] == 2  # 4 steps x 2 windows x 2 processes
     assert train["windows_by_rank"][1] == "other" and len(train["windows_by_rank"][0]) == 4
+
+
+def test_pinned_memory_on_cuda(monkeypatch, tmp_path):
+    h = H(monkeypatch, tmp_path, world=World(device=torch.device("cuda")))
+
+    class Stop(Exception):
+        pass
+
+    def loader(ds, **k):
+        h.rec.append(("cuda_loader", k["pin_memory"]))
+        raise Stop
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", loader)
+    with pytest.raises(Stop):
+        h.trainer.fit()
+    assert h.kinds("cuda_loader") == [("cuda_loader", True)]
