@@ -563,3 +563,16 @@ def test_example_inputs_sky_mask_threshold_is_strict(net, monkeypatch):
     monkeypatch.setattr(torch, "rand", real_rand)
     assert torch.equal(got["sky_mask"], torch.zeros(1, 1, *EXPORT_AT))
     torch.testing.assert_close(got["merged_mv"], torch.full((1, 6, *EXPORT_AT), 0.8 * 0.04 - 0.02))
+
+
+def test_ort_session_requires_onnxruntime(tmp_path, monkeypatch):
+    asked = []
+
+    def missing(module, what):
+        asked.append((module, what))
+        raise ExportError("stop")
+
+    monkeypatch.setattr(ex, "_require", missing)
+    with pytest.raises(ExportError, match="^stop$"):
+        ex.ort_session(tmp_path / "m.onnx")
+    assert asked == [("onnxruntime", "running an ONNX model")]
