@@ -576,3 +576,27 @@ def test_ort_session_requires_onnxruntime(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="^stop$"):
         ex.ort_session(tmp_path / "m.onnx")
     assert asked == [("onnxruntime", "running an ONNX model")]
+
+
+def test_validate_onnx_asks_for_the_outputs_by_name(net, monkeypatch):
+    """The session is asked for OUTPUT_NAMES in that order (not `None`: the graph's own output order)."""
+    inputs = ex.example_inputs(net, EXPORT_AT)
+    with torch.no_grad():
+        want = [t.numpy().copy() for t in FlatStep(net)(*inputs.values())]
+    seen = []
+
+    class Session:
+        def run(self, names, feeds):
+            seen.append((names, sorted(feeds), {type(v) for v in feeds.values()}))
+            got = [w.copy() for w in want]
+            got[0] += 0.25  # colour off by 0.25
+            got[7] -= 0.5  # stream2 off by 0.5
+            return got
+
+    monkeypatch.setattr(ex, "ort_session", lambda path: Session())
+    v = ex.validate_onnx(net, "unused.onnx", inputs)
+    assert seen == [(list(OUTPUT_NAMES), sorted(INPUT_NAMES), {np.ndarray})]
+    assert v.size == EXPORT_AT
+    assert v.color_error == pytest.approx(0.25, abs=1e-5)
+    assert v.max_error == pytest.approx(0.5, abs=1e-5)
+    assert v.color_peak == float(np.abs(want[0]).max())
