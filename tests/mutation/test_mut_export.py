@@ -600,3 +600,24 @@ def test_validate_onnx_asks_for_the_outputs_by_name(net, monkeypatch):
     assert v.color_error == pytest.approx(0.25, abs=1e-5)
     assert v.max_error == pytest.approx(0.5, abs=1e-5)
     assert v.color_peak == float(np.abs(want[0]).max())
+
+
+def test_validate_onnx_rejects_a_step_with_extra_outputs(net, monkeypatch):
+    """The PyTorch step's outputs are zipped strictly with OUTPUT_NAMES: a tenth output is an error."""
+    ones = [np.ones((1, 1, 2, 2), np.float32) for _ in OUTPUT_NAMES]
+
+    class Session:
+        def run(self, names, feeds):
+            return ones
+
+    class Step:
+        def __init__(self, network):
+            pass
+
+        def __call__(self, *args):
+            return tuple(torch.ones(1, 1, 2, 2) for _ in range(len(OUTPUT_NAMES) + 1))
+
+    monkeypatch.setattr(ex, "ort_session", lambda path: Session())
+    monkeypatch.setattr(ex, "FlatStep", Step)
+    with pytest.raises(ValueError, match="zip"):
+        ex.validate_onnx(net, "unused.onnx", ex.example_inputs(net, EXPORT_AT))
