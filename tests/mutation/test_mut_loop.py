@@ -8,7 +8,10 @@ reasons of checkpoints (start, every `checkpoint_every` steps between sequences,
 validation cadence (`val_every`), best-model selection and the final validation; the exact "train"
 records (steps, means, terms, lr, samples, window indices) and the `log_every` cadence; the learning rate
 given to the optimizer each step; gradient clipping (and none at grad_clip 0); the divergence message; the
-already-finished path; `restore`; the checkpoint/model metadata passed to the writers; the preview hook.
+already-finished path; `restore`; the checkpoint/model metadata passed to the writers; the preview hook; the
+arguments given to the dataset, batching, DataLoader (collate, workers, pin_memory on CUDA only), load_batch and
+autocast (bf16 only when train.precision is bf16); samples_per_s/data_wait/seconds under a fake clock; the
+sample and batch counts of a two-process world (distributed calls replaced).
 """
 
 from __future__ import annotations
