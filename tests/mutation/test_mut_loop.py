@@ -31,7 +31,9 @@ from lmv_cli.core.train import loop
 from lmv_cli.core.train import state as loop_state
 from lmv_cli.core.train.distributed import World
 
-TINY_YAML = str(Path(__file__).parents[2] / "configs" / "tiny.yaml")
+_ROOT = Path(__file__).resolve().parents[2]
+# under `make mutate` this file runs from mutants/tests/mutation, a copy of the tests without configs/
+TINY_YAML = str(next(root / "configs" / "tiny.yaml" for root in (_ROOT, _ROOT.parent) if (root / "configs").is_dir()))
 
 
 class FakeHistory:
