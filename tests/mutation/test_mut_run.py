@@ -335,3 +335,29 @@ def test_with_out_dir():
     assert cfg.train.out_dir == "runs"
     assert dataclasses.replace(new, train=cfg.train) == cfg
     assert new.train.seed == 11
+
+
+class _RecPath(type(Path())):
+    """A path that records how `write_text` is called (the encoding must be UTF-8, explicitly)."""
+
+    writes: list = []
+
+    def write_text(self, data, encoding=None, errors=None, newline=None):
+        _RecPath.writes.append(encoding)
+        return super().write_text(data, encoding=encoding, errors=errors, newline=newline)
+
+
+def test_resume_writes_config_as_utf8(env, monkeypatch):
+    _write_run_config(env, _cfg("train.epochs=4"))
+    real = RunDir(env["run_dir"])
+
+    class _Run:
+        path = real.path
+        config = _RecPath(real.config)
+        checkpoint = real.checkpoint
+
+    monkeypatch.setattr(R, "find_run", lambda p: _Run)
+    _RecPath.writes = []
+    R.resume(env["run_dir"], steps=40)
+    assert [str(e).lower().replace("_", "-") for e in _RecPath.writes] == ["utf-8"]
+    assert load_config(real.config).train.max_steps == 40
