@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs, validate_inputs
+from test_mut_inputs import CountIsfinite
 
 B, H, W = 2, 3, 5
 
@@ -150,19 +150,6 @@ def test_check_values_false_skips_the_finiteness_check():
     inputs.gbuffer[0, 0, 0, 0] = float("nan")
     assert validate_inputs(inputs, check_values=False) == (2, 3, 5)
     _raises(inputs, "gbuffer: 1 NaN/Inf values", check_values=True)
-
-
-class CountIsfinite(TorchFunctionMode):
-    """Counts `torch.isfinite` calls: one for a finite input (a single host sync)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is torch.isfinite:
-            self.calls += 1
-        return func(*args, **(kwargs or {}))
 
 
 def test_finite_inputs_cost_one_isfinite():
