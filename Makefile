@@ -44,7 +44,7 @@ test: $(VENV)/.installed-dev
 test-slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m slow
 
-# Mutation testing (README, "Mutation testing"): slow, never part of `make test`. MUTATE picks modules by
+# Mutation testing (docs/testing.md#mutation-testing): slow, never part of `make test`. MUTATE picks modules by
 # mutant-name glob, e.g. `make mutate MUTATE="lmv_cli.core.losses.* lmv_cli.core.metrics.*"`.
 MUTATE ?= lmv_cli.core.*
 mutate: $(VENV)/.installed-dev

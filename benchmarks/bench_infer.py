@@ -1,4 +1,4 @@
-"""Milliseconds per predicted frame for every inference path, side by side in one run (SPEC §8).
+"""Milliseconds per predicted frame for every inference path, side by side in one run (docs/performance.md#inference-per-predicted-frame).
 
     python -m benchmarks.bench_infer [--sizes 1280x720,1920x1080] [--preset fsnet[,fsnet_lite]] [--reps 3]
                                      [--model bundled] [--store S.zarr] [--paths ...]

@@ -1,4 +1,4 @@
-"""FSNet forward time and peak memory per predicted frame on this machine's CPU (SPEC §8).
+"""FSNet forward time and peak memory per predicted frame on this machine's CPU (docs/performance.md#the-network-alone).
 
     python -m benchmarks.bench_model [--size 1280x720] [--preset fsnet] [--runs 5]
 

@@ -1,9 +1,9 @@
-"""Pack speed and memory at 1280x720 against bare EXR decoding of the same files (SPEC §8).
+"""Pack speed and memory at 1280x720 against bare EXR decoding of the same files (docs/performance.md#capture-check-and-pack).
 
     python -m benchmarks.bench_pack [--source ../shared/data/blender] [--work /tmp/lmv-bench-pack]
                                     [--frames 50 200] [--workers 2]
 
-The export is made once under --work: Blender-rendered 320x180 frames (SPEC §9) upsampled bilinearly
+The export is made once under --work: Blender-rendered 320x180 frames (docs/capture.md#data-for-development) upsampled bilinearly
 to 1280x720 (where ../shared/data/blender is missing, as in a user's clone, `lmv synth` renders the
 `orbit` scene at that size instead, a few minutes once) and written like the source (colour and material files half, VelocityDepth and SkyDepth
 float32, RGBA, ZIP). Longer exports reuse the first files through symlinks (same bytes, same decode

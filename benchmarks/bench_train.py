@@ -1,4 +1,4 @@
-"""Training throughput on this machine: samples/s and the share of step time spent waiting for data (SPEC §5).
+"""Training throughput on this machine: samples/s and the share of step time waiting for data (docs/performance.md#training-throughput).
 
     python -m benchmarks.bench_train [--store S.zarr ...] [--crop 128] [--batch 2] [--steps 40]
                                      [--workers 1] [--threads 1] [--preset fsnet] [--seq 8]

@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `mutmut run` (README, "Mutation testing"), run a mutant's tests fastest first: mutmut stops
+    """Under `mutmut run` (docs/testing.md, "Mutation testing"), run a mutant's tests fastest first: mutmut stops
     at the first failure (`-x`), so a mutant that a quick test kills no longer waits for slow pack or
     training tests. Durations come from mutmut's own stats run (`mutants/mutmut-stats.json`)."""
     import json

@@ -1,4 +1,4 @@
-"""The demodulation colour (study §2.5) against a second, deliberately naive implementation: the
+"""The demodulation colour (docs/store.md#derived-buffers) against a second, deliberately naive implementation: the
 split-sum terms by plain midpoint quadrature over the hemisphere of light directions (not lmv's
 importance-sampled table), the colour formula written out per pixel. Checked on `derived.brdf_color`
 and on what `pack` stores, so neither expectation is computed by the code under test.
@@ -58,7 +58,7 @@ def naive_brdf(albedo, metallic, specular, nov, roughness, sky, is_sky) -> list[
 
 
 def test_the_quadrature_matches_the_study_s_known_value() -> None:
-    """Guard on the second implementation: (0.5, 0.5) → (0.729, 0.019) (brdf_lut docstring, study §2.5)."""
+    """Guard on the second implementation: (0.5, 0.5) → (0.729, 0.019) (brdf_lut docstring, docs/store.md#derived-buffers)."""
     scale, bias = env_brdf(0.5, 0.5)
     assert scale == pytest.approx(0.7285, abs=1e-3) and bias == pytest.approx(0.0185, abs=1e-3)
 

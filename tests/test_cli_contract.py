@@ -1,4 +1,4 @@
-"""The error contract of every command (SPEC §1, issue 9): usage errors exit 2, bad data exits 1 with
+"""The error contract of every command (docs/architecture.md#error-contract, issue 9): usage errors exit 2, bad data exits 1 with
 one line on stderr naming the file, config errors name the config file and the dotted key, and a
 failing `--json` command also prints a JSON error object (schema lmv.error/1) on stdout."""
 

@@ -1,4 +1,4 @@
-"""Golden and analytic tests of every export → store conversion (`lmv_cli.core.derived`, study §2.5)."""
+"""Golden and analytic tests of every export → store conversion (`lmv_cli.core.derived`, docs/store.md#derived-buffers)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_sky_mask_compares_depths_in_cm():
 
 
 def test_original_sky_rule_is_the_unit_defect_and_ours_fixes_it():
-    """The original divides scene depth by 65536 but not sky depth (study §2.5): for real sky pixels
+    """The original divides scene depth by 65536 but not sky depth (docs/store.md#derived-buffers): for real sky pixels
     (depth = sky depth = 1e6 cm) its test `sky_depth / depth − 1e-9 ≤ 1` is 1e6 ≤ 1, false, so the
     mask is empty. Comparing both in cm marks them."""
     sky_cm = plane(SKY_DEPTH_CM, SKY_DEPTH_CM, SKY_DEPTH_CM)

@@ -122,7 +122,7 @@ def test_without_model_the_bundled_model_is_used(eval_store, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"with model {BUNDLED_PATH}" in result.output
     payload = torch.load(BUNDLED_PATH, weights_only=True)
-    assert payload["format"] == "lmv-model" and payload["model"]["preset"] == "fsnet_lite"  # README "Model card"
+    assert payload["format"] == "lmv-model" and payload["model"]["preset"] == "fsnet_lite"  # docs/model-card.md
     assert all(v.dtype == torch.float16 for v in payload["state_dict"].values())  # shipped small
     tested = CliRunner().invoke(app, ["test", "bundled", "--data", str(eval_store), "--scene", SCENE, "--json",
                                       "--no-flip", "--backend", "torch"])

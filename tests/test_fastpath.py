@@ -42,7 +42,7 @@ def test_auto_backend_is_an_installed_one():
 
 def test_auto_backend_stays_on_torch_for_a_downsampled_network():
     """`fsnet_lite` (the bundled model's preset) runs no faster in OpenVINO than in PyTorch with cached
-    encodings (README "Performance"), so `auto` keeps it on PyTorch; forcing OpenVINO still works."""
+    encodings (docs/performance.md#choosing-precision-and-backend), so `auto` keeps it on PyTorch; forcing OpenVINO still works."""
     choice = resolve("auto", "auto", "cpu", flags=AVX2, graph_pays=False)
     assert choice.backend == "torch" and "downsampled network" in choice.describe()
     assert resolve("auto", "torch", "cpu", flags=AVX2, graph_pays=False).backend == "torch"

@@ -28,7 +28,7 @@ from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.model.warp import backward_warp
 from procedural import moving_frames, synth_window
 
-# gamma_log(x) = ln(1 + 8x) / ln 9 (study §2.7): x -> value
+# gamma_log(x) = ln(1 + 8x) / ln 9 (docs/model.md#colour-space): x -> value
 GAMMA_LOG_GOLDEN = {
     0.0: 0.0,
     0.125: 0.3154648767857287,  # ln 2 / ln 9
@@ -53,7 +53,7 @@ def test_gamma_log_golden_and_inverse():
 
 
 def test_demodulation_golden():
-    # pixel 0: brdf (0.25, 0.005 -> floored to 0.01, 0.5); pixel 1: brdf all zero -> light 0 (study §2.5)
+    # pixel 0: brdf (0.25, 0.005 -> floored to 0.01, 0.5); pixel 1: brdf all zero -> light 0 (docs/model.md#scene-light-and-demodulation)
     color = torch.tensor([[0.5, 1.0], [0.02, 1.0], [1.0, 1.0]]).view(1, 3, 1, 2)
     brdf = torch.tensor([[0.25, 0.0], [0.005, 0.0], [0.5, 0.0]]).view(1, 3, 1, 2)
     light = demodulate(color, brdf)
@@ -198,7 +198,7 @@ def test_substitute_prediction_replaces_colour_layers_only():
     assert torch.allclose(hist.sky, torch.full_like(hist.sky, GAMMA_LOG_GOLDEN[0.125]))
     assert torch.equal(hist.color_no_st, torch.ones(1, 3, 8, 8))
     assert torch.equal(hist.st_alpha, torch.full((1, 1, 8, 8), 0.75))
-    assert not hist.light.requires_grad  # detached: no back-propagation through time (study §4.8)
+    assert not hist.light.requires_grad  # detached: no back-propagation through time (docs/model.md#feature-streaming)
     assert hist.brdf_color is inputs.history[1].brdf_color  # BRDF colour, MVs, G-buffer stay rendered
     assert out.merged_mv is inputs.merged_mv and out.gbuffer is inputs.gbuffer
     assert out.history[0] is inputs.history[0] and out.history[2] is inputs.history[2]

@@ -1,4 +1,4 @@
-"""Every loss weight of study §5 scales its own term and no other: distinct weights (2, 3, 5, 7, 11 and a
+"""Every loss weight of docs/training.md#losses scales its own term and no other: distinct weights (2, 3, 5, 7, 11 and a
 zero-flow ratio of 0.3) on a constant case whose terms are worked out with the standard library only.
 The sky term is masked before `gamma_log`, so prediction errors outside the sky do not count."""
 

@@ -1,4 +1,4 @@
-"""Losses (study §5), metrics (SPEC §6) and baselines: golden values from the formulas, analytic cases,
+"""Losses (docs/training.md#losses), metrics (docs/evaluation.md#metrics) and baselines: golden values from the formulas, analytic cases,
 bad input. Golden values come from the standard library only; `python tests/test_losses_metrics.py`
 prints them again."""
 
@@ -76,7 +76,7 @@ def test_psnr_golden_per_sample_and_infinite_for_identical():
     assert values[0].item() == pytest.approx(GOLDEN["psnr(aces 1 vs 0)"], rel=1e-5)
     assert values[1].item() == pytest.approx(GOLDEN["psnr(half 1, half 0 vs 0)"], rel=1e-5)
     assert torch.equal(psnr(pred, pred), torch.full((2,), math.inf))
-    # ACES saturates: two very bright images are identical after tonemapping (SPEC §6)
+    # ACES saturates: two very bright images are identical after tonemapping (docs/evaluation.md#metrics)
     assert psnr(torch.full((1, 3, 4, 4), 100.0), torch.full((1, 3, 4, 4), 1000.0)).item() == math.inf
 
 

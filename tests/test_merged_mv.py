@@ -1,4 +1,4 @@
-"""Merged motion vectors (study §2.5) past the first step, against a deliberately naive per-pixel loop.
+"""Merged motion vectors (docs/model.md#merged-motion-vectors) past the first step, against a deliberately naive per-pixel loop.
 
 `M_0 = mv_t`; `M_k(p) = mv_{t−k}(nearest(p − M_{k−1}(p))) + M_{k−1}(p)`, zero outside the frame. The
 motions here are several pixels and vary from pixel to pixel, with fractional parts chosen so that no

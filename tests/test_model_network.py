@@ -1,4 +1,4 @@
-"""FSNet the network (study §4.3–§4.8): sizes, parameter counts, gradients, analytic cases, streaming,
+"""FSNet the network (docs/model.md): sizes, parameter counts, gradients, analytic cases, streaming,
 the step API, the per-sample clamp, and bad inputs. All on CPU at small sizes."""
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _zero_gradient_rows(net: FSNet, inputs: NetInputs, state: StreamState, *, fl
 
 
 def test_nearest_gather_leaves_only_the_head_smv0_without_image_gradient():
-    """smv0 gets no gradient through a nearest gather (study §4.5). Every level's smv0 is re-injected into
+    """smv0 gets no gradient through a nearest gather (docs/model.md#learnable-motion-vectors). Every level's smv0 is re-injected into
     the next block, so only the head's refined smv0 (output channels 3, 4, used only in LMV2's gather)
     lacks an image gradient; the zero-flow term reaches it. Bilinear gathers give it an image gradient."""
     inputs = make_inputs(2, 32, 48)

@@ -48,7 +48,7 @@ def test_every_parameter_gets_a_finite_gradient(cfg, one_thread):
     frames = moving_frames(b=2, h=32, w=48)
     inputs, targets = assemble_inputs(frames), assemble_targets(frames[0])
     # slot 1 (t-2) predicted, as in the released [0, 1, 0] pattern: its colours come from an earlier
-    # pass and its streamed features gate the history encoding (study §4.8)
+    # pass and its streamed features gate the history encoding (docs/model.md#feature-streaming)
     with torch.no_grad():
         earlier = model(inputs)
     state = StreamState(streams=(None, earlier.stream, None))

@@ -1,4 +1,4 @@
-"""`pack --resume` must refuse a store that was packed with other conversions (SPEC §3, §10): the stored
+"""`pack --resume` must refuse a store that was packed with other conversions (docs/store.md#attributes): the stored
 `conversions` attribute is compared with what this lmv would write. Each conversion constant is changed
 in turn in an interrupted store, through the store's own root attributes."""
 

@@ -42,7 +42,7 @@ def packed(two_scenes, tmp_path_factory) -> Path:
 
 
 def expected_frame(scene_dir: Path, t: int) -> dict[str, np.ndarray]:
-    """The stored arrays of frame t, computed straight from the EXR files (study §2.3/§2.5 rules)."""
+    """The stored arrays of frame t, computed straight from the EXR files (docs/store.md#derived-buffers rules)."""
     def read(folder, names):
         planes = exr.read_channels(scene_dir / folder / f"frame_{t}.EXR", names)
         x = np.stack([p.astype(np.float32) for p in planes.values()])

@@ -82,7 +82,7 @@ def test_table_and_plot(eval_store, tiny_model, tmp_path):
 def test_warp_and_repeat_agree_with_capture_check(eval_store, document_n1, tmp_path):
     """Acceptance 2: for every frame t that `lmv test` scores at N = 1, `lmv capture-check` on the export
     cut to the pair (t−1, t) reports the same warp and repeat PSNR. capture-check scores SceneColorNoST,
-    i.e. `lmv test`'s no-translucency layer (README: the two figures)."""
+    i.e. `lmv test`'s no-translucency layer (docs/evaluation.md#lmv-test-and-capture-check)."""
     export = eval_store.parent / "export" / "occlusion"
     scored = [f for f in document_n1["frames"] if f["scene"] == "occlusion" and f["predicted"]]
     assert [f["frame"] for f in scored] == [3, 5, 7, 9, 11]

@@ -18,7 +18,7 @@ FSNET_PARTS = {
     "decoder": 1_835_799,
     "recurrent_encoders": 7_912,
     "streaming_cells": 23_736,
-}  # study §4.6, measured on the original
+}  # docs/model.md#parameters-and-cost, measured on the original
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_capture_items_use_exactly_the_struct_fields() -> None:
         assert {f.split("=", 1)[0] for f in item.split(",")} <= set(fields)
 
 
-# ---- C++: every declared method is defined (study §9.2 item 9: declared-but-undefined methods) ----
+# ---- C++: every declared method is defined (docs/capture.md#the-original-capture-code: declared-but-undefined methods) ----
 
 _DECLARATION = re.compile(  # [virtual|static] <return type> Name(params) [const] [override];
     r"^\s*(?:virtual\s+|static\s+)?[\w:<>*&, ]+?[\s*&](~?\w+)\(([^;{]*)\)\s*(?:const\s*)?(?:override\s*)?;",

@@ -1,4 +1,4 @@
-"""`lmv export-onnx MODEL OUT.onnx`: one recurrent step as an ONNX graph for engines (SPEC §8)."""
+"""`lmv export-onnx MODEL OUT.onnx`: one recurrent step as an ONNX graph for engines (docs/deployment.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def command(
 
     The graph takes the current G-buffer, BRDF colour, sky mask, the three merged motion vectors, the
     three history frames and the streamed state, and returns the prediction and its streamed state
-    (names and shapes: README "Deploying in an engine"). It is checked with onnxruntime against
+    (names and shapes: docs/deployment.md). It is checked with onnxruntime against
     PyTorch on random inputs of another size than the export size and, with --store, on a real frame;
     the max abs errors are printed and a mismatch is an error (exit 1). Needs `pip install 'lmv[onnx]'`.
     """

@@ -1,4 +1,4 @@
-"""`lmv extrapolate STORE`: predict N frames after every rendered one and write them (SPEC §7)."""
+"""`lmv extrapolate STORE`: predict N frames after every rendered one and write them (docs/evaluation.md#lmv-extrapolate-output)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`lmv pack EXPORT OUT.zarr`: convert a UE4 export into one Zarr v3 store (SPEC §3)."""
+"""`lmv pack EXPORT OUT.zarr`: convert a UE4 export into one Zarr v3 store (docs/store.md)."""
 
 from __future__ import annotations
 

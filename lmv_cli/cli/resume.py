@@ -1,4 +1,4 @@
-"""`lmv resume RUN_DIR`: continue a training run exactly where its last checkpoint left off (SPEC §5)."""
+"""`lmv resume RUN_DIR`: continue a training run exactly where its last checkpoint left off (docs/training.md#checkpoints-and-resume)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`lmv test MODEL… --data STORE`: models against the warp and repeat baselines, same frames (SPEC §6)."""
+"""`lmv test MODEL… --data STORE`: models against the warp and repeat baselines, same frames (docs/evaluation.md#baselines)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def command(
                                         "grey) here."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, README) "
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, docs/evaluation.md) "
                                  "instead of tables."),
 ) -> None:
     """Score models and the repeat/warp baselines on exactly the same predicted frames.

@@ -1,4 +1,4 @@
-"""`lmv train --config C.yaml`: resolve a run configuration and train FSNet on packed stores (SPEC §5).
+"""`lmv train --config C.yaml`: resolve a run configuration and train FSNet on packed stores (docs/training.md).
 
 `--dry-run` resolves the configuration, opens every store (missing, incomplete, unknown scenes are
 errors), builds the model and prints its parameter counts; nothing is written.

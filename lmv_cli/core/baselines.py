@@ -1,4 +1,4 @@
-"""The two baselines every evaluation reports beside the model (SPEC §6).
+"""The two baselines every evaluation reports beside the model (docs/evaluation.md#baselines).
 
 `repeat` shows the last rendered frame again; `warp` reprojects it to frame t with the rendered motion
 vectors (bilinear, border padding: the classic "MV-only" frame generation). Both read the same frame
@@ -27,7 +27,7 @@ def repeat(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
 def warp(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
     """Frame t predicted by reprojecting rendered frame t−source with the rendered motion vectors.
 
-    source 1 warps with `mv_t`; further back it uses the merged MV `M_{source−1}` (study §2.5), so the
+    source 1 warps with `mv_t`; further back it uses the merged MV `M_{source−1}` (docs/model.md#merged-motion-vectors), so the
     reprojection chains exactly the rendered vectors a MV-only frame generator would have.
     """
     _check_source(frames, source)

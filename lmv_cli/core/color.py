@@ -1,4 +1,4 @@
-"""Tone curves used for metrics and previews (study §2.7, SPEC §6).
+"""Tone curves used for metrics and previews (docs/model.md#colour-space, docs/evaluation.md#metrics).
 
 Written with operators and `.clip` only, so the same functions serve numpy arrays and torch tensors.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 def aces(x):
-    """ACES filmic tonemap (Narkowicz 2015 fit), clamped to [0, 1]: the metric space of SPEC §6."""
+    """ACES filmic tonemap (Narkowicz 2015 fit), clamped to [0, 1]: the metric space of docs/evaluation.md#metrics."""
     return (x * (2.51 * x + 0.03) / (x * (2.43 * x + 0.59) + 0.14)).clip(0.0, 1.0)
 
 
@@ -18,15 +18,15 @@ def srgb_encode(x):
 
 
 BRDF_FLOOR = 0.01
-"""Lower bound of the demodulation colour (study §2.5, `albedo_min_clamp`): defined here, with the colour
+"""Lower bound of the demodulation colour (docs/store.md#derived-buffers, `albedo_min_clamp`): defined here, with the colour
 spaces, so that the network and the pack-time conversions (`derived`) share it without the model
 importing conversion code."""
 GAMMA_LOG_MU = 8.0
-"""μ of the network's colour space (study §2.7)."""
+"""μ of the network's colour space (docs/model.md#colour-space)."""
 
 
 def gamma_log(x, mu: float = GAMMA_LOG_MU):
-    """The network's colour space: `ln(1 + μx) / ln(1 + μ)` (study §2.7); numpy or torch."""
+    """The network's colour space: `ln(1 + μx) / ln(1 + μ)` (docs/model.md#colour-space); numpy or torch."""
     return _lib(x).log1p(mu * x) / _log1p(mu)
 
 

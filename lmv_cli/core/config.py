@@ -1,4 +1,4 @@
-"""Typed run configuration: frozen dataclasses loaded from YAML (SPEC §5, study §6.2).
+"""Typed run configuration: frozen dataclasses loaded from YAML (docs/training.md#configuration).
 
 `load_config(path, overrides)` reads a file with `yaml.safe_load`, checks every key and type against
 the dataclasses below (unknown keys and type mismatches are `ConfigError`s naming the dotted key),
@@ -23,7 +23,7 @@ import yaml
 from lmv_cli.core.errors import ConfigError
 
 HISTORY_SLOTS = 3
-"""History frames t−1, t−2, t−3 of the FSNet architecture (study §4.2)."""
+"""History frames t−1, t−2, t−3 of the FSNet architecture (docs/model.md#network-inputs)."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ModelConfig:
     """Which network to build: a preset of `lmv_cli.core.model.fsnet.PRESETS` plus result-changing options."""
 
     preset: str = "fsnet"
-    mv_gather: Literal["nearest", "bilinear"] = "nearest"  # gather of the rendered MV at p − smv0 (study §4.5)
+    mv_gather: Literal["nearest", "bilinear"] = "nearest"  # rendered-MV gather at p − smv0 (docs/model.md#learnable-motion-vectors)
     clamp: Literal["per_sample", "batch"] = "per_sample"  # residual clamp by max(base): per sample fixes the original
     warp: Literal["exact", "original"] = "exact"  # exact: d moves d·W/2 px; original: the released grid, d·(W−1)/2
     compat: Literal["none", "original"] = "none"  # original: sets mv_gather, clamp, warp to the released network's
@@ -50,15 +50,15 @@ ORIGINAL_MODEL_OPTIONS = {"mv_gather": "nearest", "clamp": "batch", "warp": "ori
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where training samples come from and how they are cut (study §3, SPEC §5)."""
+    """Where training samples come from and how they are cut (docs/training.md#what-one-step-is)."""
 
     stores: tuple[str, ...] = ()  # Zarr stores written by `lmv pack`
     train_scenes: tuple[str, ...] = ()  # empty: every scene not in val_scenes
     val_scenes: tuple[str, ...] = ()  # validation split by scene; best model is chosen on these
-    sequence_length: int = 8  # predicted frames per training sequence, one optimizer step each (study §6.2)
+    sequence_length: int = 8  # predicted frames per training sequence, one optimizer step each (docs/training.md#what-one-step-is)
     crop: tuple[int, int] | None = (256, 256)  # (H, W) random crop in px; null = full frames (the original)
-    flips: bool = True  # per-sequence random H/V flips that also flip MV signs (study §3.5)
-    history_probs: tuple[float, ...] = (0.0, 1.0, 0.0)  # P(slot k predicted), k = 0 ↔ t−1 (study §4.8)
+    flips: bool = True  # per-sequence random H/V flips that also flip MV signs (docs/training.md#augmentation)
+    history_probs: tuple[float, ...] = (0.0, 1.0, 0.0)  # P(slot k predicted), k = 0 ↔ t−1 (docs/training.md#what-one-step-is)
     random_pattern_prob: float = 0.0  # P(a sequence draws each slot rendered/predicted with p = 0.5 instead)
     workers: int = 2  # data-loader processes; does not change results
     window_stride: int | None = None  # frames between training windows of a scene; null = sequence_length
@@ -67,7 +67,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping (study §6.2–6.4)."""
+    """Optimisation and bookkeeping (docs/training.md)."""
 
     epochs: int = 150
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs); null = all epochs
@@ -91,7 +91,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of the loss terms of study §5."""
+    """Weights of the loss terms of docs/training.md#losses."""
 
     rec: float = 1.0
     rec_residual: float = 1.0

@@ -1,4 +1,4 @@
-"""Screen-space conventions, converted once (study §2.3, §2.6; SPEC §2–§3).
+"""Screen-space conventions, converted once (docs/capture.md#conventions).
 
 UE4 velocity (VelocityDepth.RG) is `NDC(current) − NDC(previous)` with full width = full height = 2,
 x right, **y up**. lmv's `motion_vector` is the same displacement in image orientation: NDC units,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 DEPTH_NORM_CM = 65536.0
-"""Depth normalisation of the original (study §2.3): `min(depth_cm, 65536) / 65536`."""
+"""Depth normalisation of the original (docs/capture.md#conventions): `min(depth_cm, 65536) / 65536`."""
 
 
 def velocity_to_motion_vector(velocity: np.ndarray) -> np.ndarray:
@@ -40,7 +40,7 @@ def pixels_to_motion_vector(flow_px: np.ndarray) -> np.ndarray:
 
 
 def normalize_depth(depth_cm):
-    """Planar depth in cm → the network's [0, 1] depth `min(d, 65536) / 65536` (study §2.3).
+    """Planar depth in cm → the network's [0, 1] depth `min(d, 65536) / 65536` (docs/capture.md#conventions).
 
     Written with `.clip` so numpy arrays (result float32) and torch tensors (dtype, device and
     gradient kept) share the one formula.

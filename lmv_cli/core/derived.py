@@ -1,9 +1,9 @@
-"""Every conversion from UE4 export values to lmv's canonical store buffers, in one place (SPEC §3).
+"""Every conversion from UE4 export values to lmv's canonical store buffers, in one place (docs/store.md#derived-buffers).
 
 `convert_frame` turns the raw channels of one frame (as stored in the EXR files, NaN/Inf already
 replaced by `replace_nonfinite`) into the 15 canonical buffers as float32; `storage_frame` and
 `to_storage` cast them to their store dtypes.
-Formulas follow study §2.3 and §2.5:
+Formulas: docs/capture.md#conventions and docs/store.md#derived-buffers:
 
 - motion_vector = velocity with y negated (UE NDC y up → image NDC y down, `conventions`);
 - depth stays planar depth in cm (float32; the network's `min(d, 65536)/65536` is
@@ -11,10 +11,10 @@ Formulas follow study §2.3 and §2.5:
 - st_color = max(SceneColor − SceneColorNoST · STAlpha, 0) (premultiplied separate translucency);
 - skybox_mask = (depth_cm ≥ sky_depth_cm · (1 − ε)) ∧ (base_color == 0), both depths in cm. The
   original divides scene depth by 65536 but not sky depth before comparing them, so its mask is almost
-  always empty (study §2.5); `sky_mask_original` reproduces that rule for the regression test;
+  always empty (docs/store.md#derived-buffers); `sky_mask_original` reproduces that rule for the regression test;
 - brdf_color = albedo · (1 − metallic) + LUT_scale · specular_color + LUT_bias with the original's
   specular_color = 0.08 · specular · albedo + (1 − 0.08 · specular) · metallic (not UE's lerp), sky
-  pixels replaced by the sky colour, floored at 0.01 (the demodulation albedo, study §2.5).
+  pixels replaced by the sky colour, floored at 0.01 (the demodulation albedo, docs/store.md#derived-buffers).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from lmv_cli.core.conventions import normalize_depth, velocity_to_motion_vector
 SKY_DEPTH_REL_EPS = 1e-4
 """A pixel is sky when its depth reaches the sky depth within this relative tolerance (float32 cm)."""
 SPECULAR_F0_SCALE = 0.08
-"""UE maps "specular" 0..1 to a dielectric F0 of 0..0.08 (study §2.5)."""
+"""UE maps "specular" 0..1 to a dielectric F0 of 0..0.08 (docs/store.md#derived-buffers)."""
 FLOAT16_MAX = 65504.0
-"""Largest finite float16; colours are clamped to ±this before the cast (SPEC §3)."""
+"""Largest finite float16; colours are clamped to ±this before the cast (docs/store.md#derived-buffers)."""
 _BAND_ROWS = 48
 """Rows per band of the BRDF computation: ~60k pixels at 720p, so its temporaries stay in cache."""
 
@@ -84,7 +84,7 @@ def replace_nonfinite(x: np.ndarray) -> int:
 
 
 def st_color(scene_color: np.ndarray, scene_color_no_st: np.ndarray, st_alpha: np.ndarray) -> np.ndarray:
-    """Premultiplied translucency colour (3, H, W): max(scene − no_st · alpha, 0) (SPEC §2)."""
+    """Premultiplied translucency colour (3, H, W): max(scene − no_st · alpha, 0) (docs/store.md#derived-buffers)."""
     return np.maximum(scene_color - scene_color_no_st * st_alpha, 0.0)
 
 
@@ -97,7 +97,7 @@ def sky_mask(depth_cm: np.ndarray, sky_depth_cm: np.ndarray, base_color: np.ndar
 
 
 def sky_mask_original(depth_cm: np.ndarray, sky_depth_cm: np.ndarray, base_color: np.ndarray) -> np.ndarray:
-    """The original's rule, kept only to pin its defect in a test (study §2.5): scene depth normalised
+    """The original's rule, kept only to pin its defect in a test (docs/store.md#derived-buffers): scene depth normalised
     by 65536, sky depth left in cm, sky where `sky_depth / depth − 1e-9 ≤ 1` and base colour sums to 0."""
     depth = normalize_depth(depth_cm)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -106,7 +106,7 @@ def sky_mask_original(depth_cm: np.ndarray, sky_depth_cm: np.ndarray, base_color
 
 
 def specular_color(base_color: np.ndarray, metallic: np.ndarray, specular: np.ndarray) -> np.ndarray:
-    """The original's specular colour (3, H, W): 0.08·s·albedo + (1 − 0.08·s)·metallic (study §2.5,
+    """The original's specular colour (3, H, W): 0.08·s·albedo + (1 − 0.08·s)·metallic (docs/store.md#derived-buffers,
     kept for faithfulness although UE's F0 is lerp(0.08·s, albedo, metallic))."""
     f0 = np.float32(SPECULAR_F0_SCALE) * specular
     return f0 * base_color + (1.0 - f0) * metallic
@@ -114,7 +114,7 @@ def specular_color(base_color: np.ndarray, metallic: np.ndarray, specular: np.nd
 
 def brdf_color(frame: Mapping[str, np.ndarray], mask: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Demodulation colour (3, H, W) float32 from a frame's base_color, metallic, specular, roughness,
-    nov and sky_color (canonical names, float32) and its sky mask (1, H, W) bool (study §2.5).
+    nov and sky_color (canonical names, float32) and its sky mask (1, H, W) bool (docs/store.md#derived-buffers).
 
     Computed in bands of rows so that the dozen temporaries stay in cache (twice as fast at 720p);
     every pixel's arithmetic is the same as on the whole image.

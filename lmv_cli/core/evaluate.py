@@ -1,4 +1,4 @@
-"""Streaming evaluation (SPEC §6–§7): models and the `warp` / `repeat` baselines on exactly the same frames.
+"""Streaming evaluation (docs/evaluation.md): models and the `warp` / `repeat` baselines on exactly the same frames.
 
 A scene is walked frame by frame in the R P…P pattern of `rollout.rp_schedule` (the first three frames
 rendered, then N predicted after every rendered one). Every model drives its own `Rollout`, so a
@@ -28,7 +28,7 @@ from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.rollout import RENDERED_BUFFERS, Rollout, rp_schedule
 
 BASELINES = ("warp", "repeat")
-"""Baselines every evaluation reports beside the models (SPEC §6)."""
+"""Baselines every evaluation reports beside the models (docs/evaluation.md#baselines)."""
 METRICS = ("psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st")
 """Metrics of every scored frame: all layers, no-translucency, translucency-only (`metrics.frame_metrics`)."""
 FLIP_METRICS = ("flip_hdr", "flip_ldr")

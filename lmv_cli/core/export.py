@@ -1,4 +1,4 @@
-"""ONNX export of one recurrent FSNet step (SPEC §8; the engine contract is `model/onnx_step.py`).
+"""ONNX export of one recurrent FSNet step (docs/deployment.md; the engine contract is `model/onnx_step.py`).
 
 The dynamo exporter (`torch.onnx.export(dynamo=True)`, onnxscript) writes the graph at opset 18 by
 default (`GridSample` needs ≥ 16; the dynamo exporter has no implementations below 18), with H and W

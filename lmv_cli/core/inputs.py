@@ -1,4 +1,4 @@
-"""Input assembly: store frames → `NetInputs` and `Targets` (study §2.5, §3.4, §3.6, §4.2).
+"""Input assembly: store frames → `NetInputs` and `Targets` (docs/model.md#network-inputs).
 
 A *frame dict* maps canonical store buffer names to tensors (B, C, H, W) of one frame; `frames` is the
 sequence `[frame t, frame t−1, frame t−2, frame t−3]`. Everything the network sees is derived here, in
@@ -26,23 +26,23 @@ from lmv_cli.core.store import layout
 Frame = Mapping[str, torch.Tensor]
 
 CHANNELS: dict[str, int] = {b.name: b.channels for b in layout.BUFFERS}
-"""Channel count of every canonical store buffer (SPEC §3), from the store layout."""
+"""Channel count of every canonical store buffer (docs/store.md#arrays), from the store layout."""
 
 CURRENT_BUFFERS = ("world_normal", "depth", "roughness", "metallic", "brdf_color", "skybox_mask", "motion_vector")
-"""What the current frame t needs: its G-buffer, BRDF colour, sky mask and motion vector (study §4.2)."""
+"""What the current frame t needs: its G-buffer, BRDF colour, sky mask and motion vector (docs/model.md#network-inputs)."""
 
 HISTORY_BUFFERS = ("scene_color_no_st", "sky_color", "st_color", "st_alpha", "brdf_color")
 """What every history frame needs; t−1 and t−2 also need `motion_vector` for the merged MVs."""
 
 TARGET_BUFFERS = ("scene_color_no_st", "st_color", "st_alpha", "sky_color", "skybox_mask", "brdf_color")
-"""Ground truth of frame t for losses and metrics (scene_color is recomposed from these, study §2.5)."""
+"""Ground truth of frame t for losses and metrics (scene_color is recomposed from these, docs/store.md#derived-buffers)."""
 
 
 @dataclass
 class Targets:
     """Ground truth of frame t, linear HDR (B, C, H, W), matching the fields of `NetOutputs`."""
 
-    scene_color: torch.Tensor  # (B, 3, H, W) recomposed: no_st · st_alpha + st_color (study §2.5)
+    scene_color: torch.Tensor  # (B, 3, H, W) recomposed: no_st · st_alpha + st_color (docs/store.md#derived-buffers)
     no_st: torch.Tensor  # (B, 3, H, W) scene_color_no_st
     light_no_st: torch.Tensor  # (B, 3, H, W) no_st demodulated by the frame's BRDF colour
     sky: torch.Tensor  # (B, 3, H, W) sky colour
@@ -123,12 +123,12 @@ def check_frames(frames: Sequence[Frame]) -> None:
 
 
 def as_float32(frame: Frame) -> dict[str, torch.Tensor]:
-    """The frame with every tensor in float32 (stores keep colours in float16; study §3.3 loads float32)."""
+    """The frame with every tensor in float32 (stores keep colours in float16; docs/model.md#network-inputs)."""
     return {name: x.float() for name, x in frame.items()}
 
 
 def demodulate(color: torch.Tensor, brdf: torch.Tensor) -> torch.Tensor:
-    """Scene light (study §2.5): `color / max(brdf, 0.01)`, and 0 where the BRDF colour sums to 0.
+    """Scene light (docs/model.md#scene-light-and-demodulation): `color / max(brdf, 0.01)`, and 0 where the BRDF colour sums to 0.
 
     color, brdf: (B, 3, H, W) linear. The floor keeps dark materials from amplifying noise; the zero
     case marks pixels without any BRDF information.
@@ -138,7 +138,7 @@ def demodulate(color: torch.Tensor, brdf: torch.Tensor) -> torch.Tensor:
 
 
 def merged_motion_vectors(mvs: Sequence[torch.Tensor], *, convention: str = "exact") -> tuple[torch.Tensor, ...]:
-    """Merged MVs (study §2.5) from `mvs = [mv_t, mv_{t−1}, mv_{t−2}]` (each (B, 2, H, W), NDC y down,
+    """Merged MVs (docs/model.md#merged-motion-vectors) from `mvs = [mv_t, mv_{t−1}, mv_{t−2}]` (each (B, 2, H, W), NDC y down,
     `mv_s` maps frame s−1 → s): `M_0 = mv_t`, `M_k = gather(mv_{t−k} at p − M_{k−1}) + M_{k−1}`, so `M_k`
     maps frame t−1−k → t. The gather is nearest with zero padding, as in the original. `convention` is
     the network's warp convention (`model.warp`: "exact" or "original", `model/warp.py`)."""
@@ -151,12 +151,12 @@ def merged_motion_vectors(mvs: Sequence[torch.Tensor], *, convention: str = "exa
 
 def gbuffer_input(frame: Frame) -> torch.Tensor:
     """The 6-channel G-buffer encoder input (B, 6, H, W): normal·0.5+0.5, depth/65536, roughness, metallic."""
-    depth = normalize_depth(frame["depth"])  # cm → [0, 1] (study §2.3)
+    depth = normalize_depth(frame["depth"])  # cm → [0, 1] (docs/capture.md#conventions)
     return torch.cat((frame["world_normal"] * 0.5 + 0.5, depth, frame["roughness"], frame["metallic"]), dim=1)
 
 
 def history_frame(frame: Frame) -> HistoryFrame:
-    """One rendered history frame in network form (colours clamped like the original loader, study §3.3)."""
+    """One rendered history frame in network form (colours clamped like the original loader, docs/model.md#network-inputs)."""
     no_st = frame["scene_color_no_st"].clamp(min=0)
     brdf = frame["brdf_color"].clamp(min=BRDF_FLOOR)
     return HistoryFrame(
@@ -206,7 +206,7 @@ def assemble_targets(frame: Frame) -> Targets:
 
 def rendered_layers(frame: Frame) -> NetOutputs:
     """A rendered frame's layers as a `NetOutputs` without flows, float32, clamped like the original
-    loader (study §3.3): final colour recomposed as no_st · st_alpha + st_color (study §2.5), light
+    loader (docs/model.md#network-inputs): final colour recomposed as no_st · st_alpha + st_color (docs/store.md#derived-buffers), light
     demodulated by the frame's own BRDF colour. Reads scene_color_no_st, st_color, st_alpha, sky_color
     and brdf_color, unchecked (`check_frame` them first)."""
     frame = as_float32(frame)
@@ -224,7 +224,7 @@ def rendered_layers(frame: Frame) -> NetOutputs:
 
 
 def substitute_prediction(inputs: NetInputs, k: int, outputs: NetOutputs) -> NetInputs:
-    """Return `inputs` with history slot k (0 ↔ t−1) replaced by an earlier prediction (study §4.8).
+    """Return `inputs` with history slot k (0 ↔ t−1) replaced by an earlier prediction (docs/model.md#feature-streaming).
 
     The predicted light, sky, translucency and opaque colour replace the rendered ones (detached: no
     back-propagation through time); motion vectors, BRDF colour and G-buffers stay rendered. Feature
@@ -244,7 +244,7 @@ def substitute_prediction(inputs: NetInputs, k: int, outputs: NetOutputs) -> Net
 
 
 def predicted_history_frame(outputs: NetOutputs, brdf_color: torch.Tensor) -> HistoryFrame:
-    """A predicted frame in history form (study §4.8): the predicted light, sky, translucency and opaque
+    """A predicted frame in history form (docs/model.md#feature-streaming): the predicted light, sky, translucency and opaque
     colour (detached: no back-propagation through time) with the frame's own rendered BRDF colour
     (B, 3, H, W, linear, floored at 0.01), which G-buffer rendering always provides."""
     return HistoryFrame(

@@ -1,6 +1,6 @@
-"""The training loss of study §5: reconstruction, demodulated-light, sky, translucency and zero-flow terms.
+"""The training loss of docs/training.md#losses: reconstruction, demodulated-light, sky, translucency and zero-flow terms.
 
-All colour terms compare in `gamma_log` space ("gl", study §2.7); the ground truth is linear HDR from
+All colour terms compare in `gamma_log` space ("gl", docs/model.md#colour-space); the ground truth is linear HDR from
 `inputs.Targets`. `total_loss` returns the weighted sum and the weighted terms by name (they add up to
 the total), so logs show what each term contributes.
 """
@@ -15,16 +15,16 @@ from lmv_cli.core.inputs import Targets, check_pair
 from lmv_cli.core.model.interface import NetOutputs
 
 CHARBONNIER_EPS = 1e-6
-"""ε² inside the square roots of the Charbonnier and zero-flow terms (study §5)."""
+"""ε² inside the square roots of the Charbonnier and zero-flow terms (docs/training.md#losses)."""
 
 
 def charbonnier(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Charbonnier penalty `mean(sqrt((a − b)² + 1e−6))` over all elements (study §5)."""
+    """Charbonnier penalty `mean(sqrt((a − b)² + 1e−6))` over all elements (docs/training.md#losses)."""
     return torch.sqrt((a - b) ** 2 + CHARBONNIER_EPS).mean()
 
 
 def flow_magnitude(flow: torch.Tensor) -> torch.Tensor:
-    """Mean per-pixel smoothed length `mean(sqrt(Σ_c f² + 1e−6))` of a flow (B, 2, h, w) (study §5)."""
+    """Mean per-pixel smoothed length `mean(sqrt(Σ_c f² + 1e−6))` of a flow (B, 2, h, w) (docs/training.md#losses)."""
     return torch.sqrt((flow**2).sum(dim=1) + CHARBONNIER_EPS).mean()
 
 
@@ -32,7 +32,7 @@ def zero_flow_weight(level: int, ratio: float) -> float:
     """Weight of one predicted flow at pyramid level L (0 = full resolution): `ratio · (16 / 2^max(1, L)) / 2`.
 
     The /2 shares the weight between the two flow kinds (smv0, smv_res); with ratio 0.1 this gives
-    L=3: 0.1, L=2: 0.2, L≤1: 0.4 (study §5). The output head's flows count as level 0.
+    L=3: 0.1, L=2: 0.2, L≤1: 0.4 (docs/training.md#losses). The output head's flows count as level 0.
     """
     return ratio * (16.0 / 2 ** max(1, level)) / 2.0
 
@@ -40,7 +40,7 @@ def zero_flow_weight(level: int, ratio: float) -> float:
 def total_loss(
     outputs: NetOutputs, targets: Targets, weights: LossConfig | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted sum of the study §5 terms and the weighted terms by name.
+    """Weighted sum of the docs/training.md#losses terms and the weighted terms by name.
 
     rec: L1 of gl(final colour); rec_residual: L1 of gl(demodulated opaque light); sky: Charbonnier of
     gl(sky · mask) (masked before gl); st_color: Charbonnier of gl(translucency colour); st_alpha:

@@ -1,4 +1,4 @@
-"""Image metrics of SPEC §6 / study §6.6: ACES-tonemapped PSNR and SSIM, optional ꟻLIP.
+"""Image metrics of docs/evaluation.md#metrics: ACES-tonemapped PSNR and SSIM, optional ꟻLIP.
 
 Both images are tonemapped with `color.aces` (Narkowicz fit, clamped to [0, 1], no gamma), then
 `PSNR = 10·log10(1 / MSE)` per sample (identical images give +inf) and SSIM via `pytorch_msssim` with
@@ -46,7 +46,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def frame_metrics(outputs: NetOutputs, targets: Targets) -> dict[str, torch.Tensor]:
-    """PSNR/SSIM per sample (B,) of the final colour, the no-ST layer and the ST-only layer (study §5, §6.6)."""
+    """PSNR/SSIM per sample (B,) of the final colour, the no-ST layer and the ST-only layer (docs/evaluation.md#metrics)."""
     layers = {
         "": (outputs.color, targets.scene_color),
         "_no_st": (outputs.color_no_st, targets.no_st),

@@ -1,4 +1,4 @@
-"""The one rollout: rendered (R) and predicted (P) history frames, with streamed features (study §4.8).
+"""The one rollout: rendered (R) and predicted (P) history frames, with streamed features (docs/model.md#feature-streaming).
 
 Training (random R/P patterns), `lmv test` and `lmv extrapolate` all drive this module; the R/P logic is
 written here once. A history frame has two possible halves, kept together in one `Slot`:
@@ -53,7 +53,7 @@ PREDICTED_BUFFERS = ("brdf_color", "motion_vector")
 
 
 def rp_schedule(frames: int, n: int, warmup: int = HISTORY_FRAMES) -> list[bool]:
-    """Which frames are predicted (True) when N frames are predicted after every rendered one (SPEC §7).
+    """Which frames are predicted (True) with N predicted after every rendered one (docs/evaluation.md#rendered-and-predicted-frames).
 
     The first `warmup` frames are rendered (the network needs three history frames), then the pattern
     P…P R repeats: frame t ≥ warmup is predicted when (t − warmup) mod (N+1) < N. N = 0 predicts nothing.

@@ -1,4 +1,4 @@
-"""The UE4 export layout (SPEC §2, study §1.6–1.8): one definition used by every command and by the
+"""The UE4 export layout (docs/capture.md#the-ue4-export): one definition used by every command and by the
 `ue4/` capture sources (a test checks that they agree).
 
 An export scene is `<scene>/<Folder>/frame_<k>.EXR`, k = 0, 1, 2, … without zero padding. Every file

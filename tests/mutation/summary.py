@@ -1,5 +1,5 @@
 """Summarise a `mutmut run` (the `mutants/` folder): per module killed / survived / marked equivalent /
-other, then every unexplained survivor with its diff. Run by `make mutate`; see README "Mutation testing".
+other, then every unexplained survivor with its diff. Run by `make mutate`; see docs/testing.md "Mutation testing".
 
 Equivalent mutants (no test can kill them: the program's behaviour is unchanged) are listed in
 `tests/mutation/equivalent.toml` with a reason; entries that no longer match a surviving mutant are

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.store.bookkeeping` pinned where mutation testing would find it unpinned (README
+"""`lmv_cli.core.store.bookkeeping` pinned where mutation testing would find it unpinned (docs/testing.md
 "Mutation testing"), second part: every output-path rule of `inspect_output` with its exact message,
 the store it names and its result (the lock held by another writer, a folder holding only the lock
 file, the not-a-store refusal per mode, missing root metadata and other format versions under

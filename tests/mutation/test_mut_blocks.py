@@ -1,4 +1,4 @@
-"""Mutation-killing tests for lmv_cli/core/model/blocks.py (README, "Mutation testing")."""
+"""Mutation-killing tests for lmv_cli/core/model/blocks.py (docs/testing.md, "Mutation testing")."""
 
 from __future__ import annotations
 

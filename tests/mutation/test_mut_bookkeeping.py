@@ -1,4 +1,4 @@
-"""`lmv_cli.core.store.bookkeeping` pinned where mutation testing found it unpinned (README "Mutation
+"""`lmv_cli.core.store.bookkeeping` pinned where mutation testing found it unpinned (docs/testing.md "Mutation
 testing"): the creatable-path walk and the store it names, `clear_store` (root `zarr.json` first, stray
 files and symlinks, no root `zarr.json`), the `created` and `complete` root attributes, the resume
 refusal message and its value shortening, and the repairs `open_for_resume` makes from a check."""

@@ -1,4 +1,4 @@
-"""Mutation-killing tests for lmv_cli/core/model/build.py (README, "Mutation testing")."""
+"""Mutation-killing tests for lmv_cli/core/model/build.py (docs/testing.md, "Mutation testing")."""
 
 from __future__ import annotations
 

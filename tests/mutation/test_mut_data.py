@@ -1,5 +1,5 @@
 """Training data (`lmv_cli.core.data`) details pinned where mutation testing found them unpinned
-(README "Mutation testing"): every data error message word for word (lists joined with ", ", sizes
+(docs/testing.md "Mutation testing"): every data error message word for word (lists joined with ", ", sizes
 sorted); windows run up to the last full one and a scene of exactly one window's length is accepted; a
 crop as large as the frame is allowed per axis (H against the height, W against the width) and a crop
 lifts the "scenes differ in size" error, which needs two sizes; crops reach every offset, flips are two

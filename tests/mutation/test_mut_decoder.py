@@ -1,4 +1,4 @@
-"""Mutation-killing tests for lmv_cli/core/model/decoder.py (README, "Mutation testing")."""
+"""Mutation-killing tests for lmv_cli/core/model/decoder.py (docs/testing.md, "Mutation testing")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Export → store conversion details pinned where mutation testing found them unpinned (README "Mutation
+"""Export → store conversion details pinned where mutation testing found them unpinned (docs/testing.md "Mutation
 testing"): float16 NaNs of every payload are replaced; the sky mask includes depths exactly at the
 tolerance; the original's sky rule (`sky_depth / depth − 1e-9 ≤ 1`, base colour summed per pixel ≤ 0)
 at its boundaries, in its (1, H, W) shape and without floating-point warnings; `convert_frame` reads a

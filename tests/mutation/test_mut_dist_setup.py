@@ -1,5 +1,5 @@
 """`lmv_cli.core.train.distributed.pick_device`, `setup` and `teardown` pinned where mutation testing would
-find them unpinned (README "Mutation testing"); the selected tests never reach them.
+find them unpinned (docs/testing.md "Mutation testing"); the selected tests never reach them.
 
 No process is spawned and no group is joined: the torchrun environment (WORLD_SIZE, RANK, LOCAL_RANK) is
 set or removed with monkeypatch, and `torch.cuda.is_available` / `set_device` and

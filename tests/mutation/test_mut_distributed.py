@@ -1,4 +1,4 @@
-"""`lmv_cli.core.train.distributed` pinned where mutation testing would find it unpinned (README "Mutation
+"""`lmv_cli.core.train.distributed` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
 testing"): the several-process branches of `wrap`, `broadcast`, `mean` and `gather`, which the selected
 tests only reach in a world of one.
 

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.evaluate` pinned where mutation testing would find it unpinned (README "Mutation testing").
+"""`lmv_cli.core.evaluate` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing").
 
 A hand-built in-memory scene (10 frames of 16x12, float16 colours and a uint8 sky mask like the store,
 the frame index written into the roughness G-buffer) and a stub predictor following `FSNet.step`'s call

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.export` pinned where mutation testing would find it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.export` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
 the defaults (`DEFAULT_OPSET`, `TOLERANCE`, `EXPORT_SIZE`, `EXPORTERS`, `export_onnx`'s keywords), the
 tolerance rule of `Validation.ok` at its boundary, `example_inputs` value by value (rebuilt here from the
 same seeded generator), the error messages of `export_onnx`, `_require`, `_check_dynamic` and

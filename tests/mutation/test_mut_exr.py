@@ -1,4 +1,4 @@
-"""`lmv_cli.core.exr` pinned where mutation testing found it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.exr` pinned where mutation testing found it unpinned (docs/testing.md "Mutation testing"):
 `write_rgba`'s channel padding, its dtype rule and the file named in its errors."""
 
 from __future__ import annotations

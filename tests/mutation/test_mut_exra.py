@@ -1,4 +1,4 @@
-"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
 the header attribute decoding (`_decode_attribute`, `_cstring`, `_compression_name`), the chunk checks of
 `read_info` (`_check_chunks`) at their exact boundaries and with their exact messages, the open errors,
 `write_exr`'s input rules (`_as_storable`, `_compression`) and `read_stack`'s selection and dtype.

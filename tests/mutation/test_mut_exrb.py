@@ -1,4 +1,4 @@
-"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
 `read_info`'s header reading (magic and length boundaries, headers past the first 64 KiB, the file named in
 every error, every `ExrInfo` field), the header parser (deep, multi-part and tiled files, a header without a
 dataWindow or a type attribute), `read_channels`' decode checks and messages, and `write_exr`/`write_rgba`'s

@@ -1,5 +1,5 @@
 """`lmv_cli.core.model.files` and `lmv_cli.core.model.bundle` pinned where mutation testing would find them
-unpinned (README "Mutation testing"):
+unpinned (docs/testing.md "Mutation testing"):
 
 - `save_model`: every payload field (format, version, lmv version, config dict, state dict, meta) and
   `half` (float16 on CPU, else the tensors' own dtype);

@@ -1,4 +1,4 @@
-"""FSNet details pinned where mutation testing found them unpinned (README "Mutation testing"): the
+"""FSNet details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): the
 default `head_channels` is the released 32; a wrong number of encoder or decoder widths is refused;
 `at_network` with `downscale=2` takes 2×2 means (the last row/column of an odd size averages what it
 covers, even sizes take the bilinear ½ path), pads by edge replication to multiples of 16 and rescales

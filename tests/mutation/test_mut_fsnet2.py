@@ -1,4 +1,4 @@
-"""More FSNet details pinned where mutation testing found them unpinned (README "Mutation testing"): the
+"""More FSNet details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): the
 motion fields reach the decoder rescaled to the padded frame under the model's warp convention (also
 with `downscale=2`); the learned flows and LMV1/LMV2 are cropped back with that convention's factor and
 the ceil of the pooled size; a G-buffer with other than 6 channels is accepted when the model says so;

@@ -1,5 +1,5 @@
 """Input assembly (`lmv_cli.core.inputs`) details pinned where mutation testing found them unpinned
-(README "Mutation testing"): store windows land on the requested device; frame t needs only its
+(docs/testing.md "Mutation testing"): store windows land on the requested device; frame t needs only its
 G-buffer (its colour may never have been rendered) and t−3 no motion vector; every check names frame t,
 takes frame t's (B, H, W) as the size and reports shapes before values; a missing buffer's message lists
 what the frame has, a non-tensor is named by its type; a finite frame costs one finiteness check (float64

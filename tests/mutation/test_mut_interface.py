@@ -1,4 +1,4 @@
-"""`lmv_cli.core.model.interface` pinned where mutation testing would find it unpinned (README "Mutation
+"""`lmv_cli.core.model.interface` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
 testing"): `validate_inputs`' exact error messages word for word (the field named, the history index,
 expected vs got shape/type/channels, the batch and size mismatch against the G-buffer), the entry-count
 checks, which tensors are checked (all of them, in order), the returned (B, H, W), `gbuffer_channels` and

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.train.loop.Trainer` pinned with every heavy part replaced by recorders (README "Mutation
+"""`lmv_cli.core.train.loop.Trainer` pinned with every heavy part replaced by recorders (docs/testing.md "Mutation
 testing"): a one-weight linear "network", a fake rollout/history, fake targets, loss, psnr, validation,
 checkpoint writer, model writer and run log. Every window holds the frame index t as its pixel value, the
 weight is 1 and the target is 2t, so the loss of frame t is t² and its gradient -2t² (hand-computed).

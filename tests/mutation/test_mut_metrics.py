@@ -1,4 +1,4 @@
-"""Metric details pinned where mutation testing found them unpinned (README "Mutation testing"): ꟻLIP's
+"""Metric details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): ꟻLIP's
 LDR mode compares the ACES + sRGB previews and HDR the linear images, against the target as reference
 (expected values from flip_evaluator on images prepared by hand, with the ACES and sRGB formulas written
 out here); the errors name the metric and the missing extra."""

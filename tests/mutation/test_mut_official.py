@@ -1,4 +1,4 @@
-"""`lmv_cli.core.model.official` pinned where mutation testing would find it unpinned (README "Mutation
+"""`lmv_cli.core.model.official` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
 testing"): `official_name` on hand-written lmv → official key pairs for every branch (both encoders'
 input block and stages, every decoder-block and head part, the reversed recurrent-encoder numbering for
 several `recurrent_levels` and its default, the cells) and its `ValueError` for names outside the

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.rollout` pinned where mutation testing would find it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.rollout` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
 `rp_schedule` (which frames are predicted for a given N and warmup, its argument checks and message),
 `_require`'s missing-buffer messages word for word, `Slot.half`'s choice and errors, `History` (default
 convention, newest-first order and the 3-slot cap of the push, `reset`, what `advance_rendered` /

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.train.run` pinned where mutation testing would find it unpinned (README "Mutation testing"):
+"""`lmv_cli.core.train.run` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
 the glue behind `lmv train` / `lmv resume`. Every collaborator run.py calls (build_index, setup/teardown,
 broadcast, create_run, find_run, read_checkpoint/restore, build_model, AdamW, open_store/data_signature,
 Trainer) is replaced by a recorder in the `lmv_cli.core.train.run` namespace (or its source module for the

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.model.safe_pickle` pinned where mutation testing would find it unpinned (README "Mutation
+"""`lmv_cli.core.model.safe_pickle` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
 testing"): the restricted unpickler that reads the original FSNet's pickled `.pth` checkpoints without running
 their code.
 

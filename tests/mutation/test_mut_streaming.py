@@ -1,4 +1,4 @@
-"""Feature-streaming details pinned where mutation testing found them unpinned (README "Mutation
+"""Feature-streaming details pinned where mutation testing found them unpinned (docs/testing.md "Mutation
 testing"): `StreamState.mark_rendered()` clears slot 0 (frame t−1) by default; `FeatureStreaming`
 refuses per-level channel tuples of different lengths and a number of skips that differs from its
 number of levels, instead of silently dropping levels."""

@@ -1,4 +1,4 @@
-"""`lmv_cli.core.train` helpers pinned where mutation testing would find them unpinned (README "Mutation
+"""`lmv_cli.core.train` helpers pinned where mutation testing would find them unpinned (docs/testing.md "Mutation
 testing"), without running a training loop:
 
 - `schedule`: `cosine_lr` at both ends, a quarter of the way, past the end and for totals of 0 and 1;

@@ -1,4 +1,4 @@
-"""Validation of UE4 exports (`lmv capture-check`, SPEC §2)."""
+"""Validation of UE4 exports (`lmv capture-check`, docs/capture.md#checking-a-capture)."""
 
 from lmv_cli.core.capture.check import check_export, check_scene
 from lmv_cli.core.capture.folders import discover_scenes

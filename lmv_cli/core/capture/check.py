@@ -1,4 +1,4 @@
-"""`capture-check`: validate a UE4 export and report every problem (SPEC §2).
+"""`capture-check`: validate a UE4 export and report every problem (docs/capture.md#checking-a-capture).
 
 Passes, cheapest first: folder layout and frame numbering (`layout`), every file's header
 (`headers`; all that `--quick` does), then every pixel of every frame in worker processes (`pixels`),

@@ -1,4 +1,4 @@
-"""The motion-vector sanity figure (SPEC §2): does warping frame t−1 with the velocity of frame t
+"""The motion-vector sanity figure (docs/capture.md#checking-a-capture): does warping frame t−1 with the velocity of frame t
 beat repeating frame t−1? If a convention other than the documented one fits better, the capture's
 velocity sign, axis or scale is wrong, and the report names the one that fits.
 """
@@ -15,7 +15,7 @@ from lmv_cli.core.conventions import backward_warp
 DOCUMENTED = "ndc-y-up"
 # name -> (scale x, scale y) applied to UE velocity (vx, vy) to get lmv's motion vector (NDC, y down).
 CONVENTIONS: dict[str, tuple[float, float]] = {
-    DOCUMENTED: (1.0, -1.0),  # NDC(current) − NDC(previous), full width 2, y up (UE4, SPEC §2)
+    DOCUMENTED: (1.0, -1.0),  # NDC(current) − NDC(previous), full width 2, y up (UE4, docs/capture.md#conventions)
     "ndc-y-down": (1.0, 1.0),  # y axis already pointing down
     "ndc-x-flipped": (-1.0, -1.0),  # x axis mirrored
     "ndc-previous-minus-current": (-1.0, 1.0),  # sign reversed (motion to the previous frame)
@@ -49,7 +49,7 @@ class PairFigures:
 
 
 def aces_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) of two linear HDR images after ACES tonemapping and clamping (SPEC §6)."""
+    """PSNR (dB) of two linear HDR images after ACES tonemapping and clamping (docs/evaluation.md#metrics)."""
     return _psnr(float(np.mean(_aces_error(a, b))))
 
 

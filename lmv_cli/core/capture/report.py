@@ -1,5 +1,5 @@
 """What `capture-check` finds: problems, per-scene summaries, and the JSON form (schema
-`lmv.capture-check/1`, documented in README.md — keep both in step)."""
+`lmv.capture-check/1`, documented in docs/capture.md#json-report — keep both in step)."""
 
 from __future__ import annotations
 

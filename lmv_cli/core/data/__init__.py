@@ -1,4 +1,4 @@
-"""Training data: packed stores → an index of windows, split by scene → augmented batches (SPEC §5).
+"""Training data: packed stores → an index of windows, split by scene → augmented batches (docs/training.md#what-one-step-is).
 
 `index`: which (store, scene, start) windows exist, split into training and validation scenes, with
 every problem (missing or incomplete store, unknown scene, crop larger than a frame) found up front.

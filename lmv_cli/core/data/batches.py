@@ -6,7 +6,7 @@ depend on how many loader workers run, and a resumed run sees the same items as 
 Under DistributedDataParallel every rank walks the same permutation and takes every `world`-th item,
 so the ranks train on distinct windows.
 
-A flip mirrors every buffer and negates the motion-vector component along the flipped axis (study §3.5).
+A flip mirrors every buffer and negates the motion-vector component along the flipped axis (docs/training.md#augmentation).
 Motion vectors are NDC (a full frame is 2 wide), so a crop rescales them to the crop's size.
 """
 

@@ -1,4 +1,4 @@
-"""`lmv test`: models against the `warp` and `repeat` baselines on exactly the same frames (SPEC §6).
+"""`lmv test`: models against the `warp` and `repeat` baselines on exactly the same frames (docs/evaluation.md#baselines).
 
 Every scene is streamed once in the R P…P pattern with all models side by side (`evaluate_scene`), so
 all methods are scored on the same predicted frames against the same ground truth. No images are

@@ -1,4 +1,4 @@
-"""`lmv extrapolate`: predict N frames after every rendered frame and write them (SPEC §7).
+"""`lmv extrapolate`: predict N frames after every rendered frame and write them (docs/evaluation.md#lmv-extrapolate-output).
 
 Each scene is streamed once (`evaluate_scene`) with the model and the baselines; a `SceneWriter`
 writes the predicted frames (EXR, PNG), the contact sheet and the video as they come, then the

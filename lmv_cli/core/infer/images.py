@@ -1,6 +1,6 @@
 """Images for people: ACES + sRGB previews of linear HDR colour, error heat-maps, contact sheets, PNG.
 
-Previews use the metric space of SPEC §6 (ACES Narkowicz fit, clamped) followed by the sRGB transfer
+Previews use the metric space of docs/evaluation.md#metrics (ACES Narkowicz fit, clamped) followed by the sRGB transfer
 curve, so what a PNG shows is what PSNR/SSIM measured. Pillow writes the PNGs.
 """
 

@@ -1,5 +1,5 @@
 """Models and stores for inference: MODEL specs resolved and loaded safely, checked against the store
-before any work; devices and precisions chosen; scenes selected (SPEC §6–§7)."""
+before any work; devices and precisions chosen; scenes selected (docs/evaluation.md#rendered-and-predicted-frames)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PSNR over frames as a PNG (SPEC §6), drawn with Pillow: one panel per scene, one line per method,
+"""PSNR over frames as a PNG (docs/evaluation.md#lmv-test-output), drawn with Pillow: one panel per scene, one line per method,
 rendered frames as grey bands, so the R P…P pattern (and how quality drops with each extra predicted
 frame) is visible at a glance."""
 

@@ -1,8 +1,8 @@
-"""Per-frame and summary reports of an evaluation as CSV and JSON (SPEC §6).
+"""Per-frame and summary reports of an evaluation as CSV and JSON (docs/evaluation.md#lmv-test-output).
 
 JSON numbers that are not finite (a PSNR of +inf: prediction identical to the truth) are written as
 null, so every file is strict JSON. The `lmv test --json` document (schema `lmv.test/1`) is built by
-`comparison_document`; its layout is documented in the README and kept stable.
+`comparison_document`; its layout is documented in docs/evaluation.md and kept stable.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def comparison_document(
     records: Sequence[FrameRecord], summaries: Mapping[str, Summary], *, store: str, n: int,
     models: Mapping[str, str], metrics: Sequence[str], plot: str | None,
 ) -> dict:
-    """The `lmv test --json` document (schema `lmv.test/1`, README)."""
+    """The `lmv test --json` document (schema `lmv.test/1`, docs/evaluation.md#lmv-test-output)."""
     overall = summaries.get("all")
     return {
         "schema": TEST_SCHEMA,

@@ -1,6 +1,6 @@
-"""Which device, precision and backend a prediction runs with (SPEC §8, `--precision`, `--backend`).
+"""Device, precision and backend of a prediction (`--precision`, `--backend`; docs/performance.md#choosing-precision-and-backend).
 
-`auto` follows what `benchmarks/bench_infer.py` measured (README "Performance"):
+`auto` follows what `benchmarks/bench_infer.py` measured (docs/performance.md#inference-per-predicted-frame):
 - precision: bf16 where the hardware computes it natively (CUDA with bf16 support; CPUs with AMX-BF16
   or AVX512-BF16, whose oneDNN kernels run bf16 convolutions at up to 16× the fp32 rate), fp16 on other
   CUDA GPUs, else fp32. On an AVX2-only CPU (e.g. the 2-core AMD EPYC of the benchmarks) bf16 is

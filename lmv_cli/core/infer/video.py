@@ -1,5 +1,5 @@
 """Side-by-side MP4 (prediction | truth | warp) of a whole extrapolated sequence, because frame
-generation is judged in motion: flicker and drift show there, not in stills (SPEC §7).
+generation is judged in motion: flicker and drift show there, not in stills (docs/evaluation.md#lmv-extrapolate-output).
 
 Needs PyAV (the `video` extra); `video_available()` says whether it is installed. H.264 (libx264,
 yuv420p) when the FFmpeg inside PyAV has it, MPEG-4 Part 2 otherwise.

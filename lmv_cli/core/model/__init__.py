@@ -1,1 +1,1 @@
-"""FSNet and its parts (study §4): warp primitives, blocks, encoders, decoder, streaming, top-level model."""
+"""FSNet and its parts (docs/model.md): warp primitives, blocks, encoders, decoder, streaming, top-level model."""

@@ -1,7 +1,7 @@
-"""FSNet's building blocks, layer for layer as the released model (study §4.3).
+"""FSNet's building blocks, layer for layer as the released model (docs/model.md#building-blocks).
 
 Every block keeps the original's parameter layout so that the parameter count of the `fsnet` preset is
-exactly 2,076,641 (study §4.6). All convolutions have biases and PyTorch's default initialisation;
+exactly 2,076,641 (docs/model.md#parameters-and-cost). All convolutions have biases and PyTorch's default initialisation;
 PReLUs start at 0.25.
 """
 
@@ -17,7 +17,7 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 
 class DualConv(nn.Module):
-    """conv3×3 → PReLU (one shared slope) → conv3×3, no activation at the end (study §4.3).
+    """conv3×3 → PReLU (one shared slope) → conv3×3, no activation at the end (docs/model.md#building-blocks).
 
     The original meant conv-act-conv-act, but both activations were registered under the same name, so
     the second replaced the first: one single-parameter PReLU between the convolutions, none after.
@@ -35,7 +35,7 @@ class DualConv(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """`y = PReLU₂(x + conv₂(PReLU₁(conv₁(x))))` with per-channel PReLUs (study §4.3)."""
+    """`y = PReLU₂(x + conv₂(PReLU₁(conv₁(x))))` with per-channel PReLUs (docs/model.md#building-blocks)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -51,7 +51,7 @@ class ResBlock(nn.Module):
 class DecoderBlock(nn.Module):
     """conv3×3 (in→mid) + PReLU(mid) → ResBlock(mid) → 4×4 stride-2 deconvolution (mid→out), no activation.
 
-    Doubles the resolution: (B, in, h, w) → (B, out, 2h, 2w) (study §4.3).
+    Doubles the resolution: (B, in, h, w) → (B, out, 2h, 2w) (docs/model.md#building-blocks).
     """
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int):
@@ -66,7 +66,7 @@ class DecoderBlock(nn.Module):
 
 
 class OutputBlock(nn.Module):
-    """conv1×1 (in→mid) + PReLU(mid) → conv1×1 (mid→out): the full-resolution output head (study §4.3)."""
+    """conv1×1 (in→mid) + PReLU(mid) → conv1×1 (mid→out): the full-resolution output head (docs/model.md#building-blocks)."""
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int):
         super().__init__()
@@ -79,7 +79,7 @@ class OutputBlock(nn.Module):
 
 
 class RecurrentEncoder(nn.Module):
-    """conv1×1 + tanh: compresses a decoder feature into the streamed state of its level (study §4.3)."""
+    """conv1×1 + tanh: compresses a decoder feature into the streamed state of its level (docs/model.md#building-blocks)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()

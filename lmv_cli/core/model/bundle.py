@@ -4,8 +4,8 @@
 
 Takes a run's best model (or any lmv model file), stores its weights in float16 (half the size; loaded
 back as float32) and keeps its configuration and its record of the training data and validation, so
-`lmv extrapolate` without `--model` checks stores against it like any other model. The README's model
-card says which run the shipped file came from.
+`lmv extrapolate` without `--model` checks stores against it like any other model. docs/model-card.md
+says which run the shipped file came from.
 """
 
 from __future__ import annotations

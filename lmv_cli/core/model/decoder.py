@@ -1,4 +1,4 @@
-"""FSNet's decoder with per-level learnable motion vectors and the 7-channel output head (study §4.5
+"""FSNet's decoder with per-level learnable motion vectors and the 7-channel output head (docs/model.md#forward-pass,
 steps 5–8).
 
 Pyramid levels L: 4 = 1/16 (bottlenecks), 3 = 1/8, 2 = 1/4, 1 = 1/2, 0 = full resolution. At every level
@@ -28,10 +28,10 @@ from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
 FSNET_DECODER_MID = (96, 128, 96, 64)
 FSNET_DECODER_OUT = (96, 64, 48, 32)
-"""Mid / output channels of the released decoder blocks at 1/16→1/8, 1/8→1/4, 1/4→1/2, 1/2→1 (study §4.5)."""
+"""Mid / output channels of the released decoder blocks at 1/16→1/8, 1/8→1/4, 1/4→1/2, 1/2→1 (docs/model.md#forward-pass)."""
 
 HEAD_OUTPUTS = (3, 2, 2)
-"""Output head channels: residual (gl), raw smv0 increment, raw smv_res increment (study §4.5 step 7)."""
+"""Output head channels: residual (gl), raw smv0 increment, raw smv_res increment (docs/model.md#forward-pass, step 7)."""
 
 FLOWS_PER_FRAME = 4
 """smv0 (2) + smv_res (2) channels read from the decoder feature per history frame and level."""
@@ -124,7 +124,7 @@ class Decoder(nn.Module):
     def _full_resolution(
         self, t: torch.Tensor, mv0: torch.Tensor, previous: Flow
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, torch.Tensor]]]:
-        """Level 0, history frame 0 only: LMV1, the output head, LMV2 (study §4.5 steps 6–8). The head
+        """Level 0, history frame 0 only: LMV1, the output head, LMV2 (docs/model.md#forward-pass, steps 6–8). The head
         reads the raw block output t, as the released network (not the flows made from it)."""
         smv0, smv_res = self._flows(t, 1, [previous])[0]
         lmv1 = self.learnable_mv(mv0, (smv0, smv_res))

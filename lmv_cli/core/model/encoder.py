@@ -1,4 +1,4 @@
-"""The 4-level encoder (study §4.4). FSNet has two instances of it: the history encoder (10 channels in,
+"""The 4-level encoder (docs/model.md#encoders). FSNet has two instances of it: the history encoder (10 channels in,
 one set of weights run on each of the three history frames) and the G-buffer encoder (6 channels in).
 """
 
@@ -12,7 +12,7 @@ from torch import nn
 from lmv_cli.core.model.blocks import DualConv
 
 FSNET_WIDTHS = (16, 24, 32, 48, 48)
-"""Channel widths of the released encoders: input block, then the four stride-2 stages (study §4.4)."""
+"""Channel widths of the released encoders: input block, then the four stride-2 stages (docs/model.md#encoders)."""
 
 
 class Encoding(NamedTuple):

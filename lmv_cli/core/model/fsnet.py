@@ -1,5 +1,5 @@
 """FSNet, the frame-extrapolation network of "Adaptive Recurrent Frame Prediction with Learnable Motion
-Vectors" (study §4), assembled from its parts: history and G-buffer encoders (`encoder.py`), feature
+Vectors" (docs/model.md), assembled from its parts: history and G-buffer encoders (`encoder.py`), feature
 streaming (`streaming.py`), the decoder with learnable motion vectors (`decoder.py`).
 
 Preset `fsnet` is the released architecture, 2,076,641 parameters. With `warp="original"`,
@@ -40,7 +40,7 @@ from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, Str
 from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
 PRESETS: dict[str, dict] = {
-    # the released architecture (study §4.3–§4.6): 2,076,641 parameters, ≈113 GMAC at 1280×720 (96 with
+    # the released architecture (docs/model.md#parameters-and-cost): 2,076,641 parameters, ≈113 GMAC at 1280×720 (96 with
     # two of the three history encodings cached)
     "fsnet": dict(widths=FSNET_WIDTHS, decoder_mid=FSNET_DECODER_MID, decoder_out=FSNET_DECODER_OUT, head_channels=32),
     # every width halved, for CPU experiments: 520,729 parameters, ≈30 GMAC at 1280×720
@@ -57,14 +57,14 @@ PRESETS: dict[str, dict] = {
 DOWNSCALES = (1, 2)
 CLAMP_MODES = ("per_sample", "batch")
 HISTORY_CHANNELS = 10
-"""History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (study §4.2)."""
+"""History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (docs/model.md#encoders)."""
 
 
 class FSNet(nn.Module):
     """The network; `forward(inputs, state)` for training, `step(inputs, state)` for frame-by-frame use.
 
     Takes plain keyword arguments (`PRESETS` names sets of them). Inputs/outputs: `interface.py`.
-    Training over a sequence (study §4.8): `state = StreamState()`; per frame `out = net(inputs, state)`,
+    Training over a sequence (docs/model.md#feature-streaming): `state = StreamState()`; per frame `out = net(inputs, state)`,
     then `state = state.push(out.stream)` and `state = state.mark_rendered(k)` for every slot k that the
     next frame takes as rendered. Extrapolation: `out, state = net.step(inputs, state)` per predicted
     frame (the state is already pushed) and `state = state.push_rendered()` per rendered frame.
@@ -152,7 +152,7 @@ class FSNet(nn.Module):
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part (the values add up to the total); `fsnet`: 104,885 + 104,309 + 1,835,799
-        + 7,912 + 23,736 = 2,076,641 (study §4.6)."""
+        + 7,912 + 23,736 = 2,076,641 (docs/model.md#parameters-and-cost)."""
         parts = {
             "history_encoder": self.history_encoder,
             "gbuffer_encoder": self.gbuffer_encoder,
@@ -199,12 +199,12 @@ class FSNet(nn.Module):
         return outputs, StreamState(state.streams, cached).push(outputs.stream)
 
     def encode_history(self, frame: HistoryFrame, streamed: StreamedFeatures | None) -> Encoding:
-        """History encoder + streaming gates for one (padded) history frame (study §4.5 steps 1, 3)."""
+        """History encoder + streaming gates for one (padded) history frame (docs/model.md#forward-pass, steps 1, 3)."""
         encoding = self.history_encoder(self.at_network(frame.encoder_input()))
         return Encoding(self.streaming(encoding.skips, streamed), encoding.bottleneck)
 
     def _predict(self, inputs: NetInputs, state: StreamState) -> tuple[NetOutputs, list[Encoding]]:
-        """The pipeline of study §4.5 on the padded frame, cropped back at the end. With `downscale=2`
+        """The pipeline of docs/model.md#forward-pass on the padded frame, cropped back at the end. With `downscale=2`
         the network pads at its own resolution and the composition runs on the unpadded frame."""
         _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
         x = pad_inputs(inputs, PAD_MULTIPLE, self.warp) if self.downscale == 1 else inputs
@@ -216,7 +216,7 @@ class FSNet(nn.Module):
             cached if cached is not None else self.encode_history(frame, streamed)
             for frame, streamed, cached in zip(x.history, state.streams, state.encodings, strict=True)
         ]
-        # bottlenecks are aligned with the rendered motion only, resized to 1/16 (study §4.5 step 4)
+        # bottlenecks are aligned with the rendered motion only, resized to 1/16 (docs/model.md#forward-pass, step 4)
         bottlenecks = [
             warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:]), convention=self.warp)
             for e, mv in zip(history, net_mvs)
@@ -252,7 +252,7 @@ class FSNet(nn.Module):
         )
 
     def _compose(self, x: NetInputs, decoded: DecoderResult, size: tuple[int, int]) -> NetOutputs:
-        """Shading from the previous frame (study §4.5 steps 9–11), then crop to `size`."""
+        """Shading from the previous frame (docs/model.md#forward-pass, steps 9–11), then crop to `size`."""
         h0 = x.history[0]
         warp = self.warp
         floor_now = x.brdf_color.clamp_min(BRDF_FLOOR)
@@ -290,7 +290,7 @@ class FSNet(nn.Module):
         )
 
     def _add_residual(self, residual: torch.Tensor, base: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """`clamp(clamp(r, −m, m) + base, 0, m)` in gl space, m = max of the warped base (study §4.5 step 9).
+        """`clamp(clamp(r, −m, m) + base, 0, m)` in gl space, m = max of the warped base (docs/model.md#forward-pass, step 9).
 
         m is taken per sample over the original (unpadded) frame, or over the whole batch with
         `clamp="batch"` (the original). Written with minimum/maximum so it traces without host syncs.

@@ -1,8 +1,8 @@
-"""What goes into and comes out of one FSNet step (study §4.2, §4.5). Input assembly
+"""What goes into and comes out of one FSNet step (docs/model.md#network-inputs). Input assembly
 (`lmv_cli.core.inputs`) fills `NetInputs`; the network returns `NetOutputs`.
 
 Shapes: B batch, H×W frame size (any size; the network pads internally). Colour spaces are named per
-field: "gl" = `gamma_log` (study §2.7), "linear" = linear HDR radiance.
+field: "gl" = `gamma_log` (docs/model.md#colour-space), "linear" = linear HDR radiance.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class HistoryFrame:
     sky: torch.Tensor  # (B, 3, H, W) gl, sky colour
     st_color: torch.Tensor  # (B, 3, H, W) gl, premultiplied separate-translucency colour
     st_alpha: torch.Tensor  # (B, 1, H, W) transmittance in [0, 1]
-    color_no_st: torch.Tensor  # (B, 3, H, W) linear, opaque colour (residual base, study §4.5 step 9)
+    color_no_st: torch.Tensor  # (B, 3, H, W) linear, opaque colour (residual base, docs/model.md#forward-pass step 9)
     brdf_color: torch.Tensor  # (B, 3, H, W) linear, >= 0.01, this frame's own demodulation colour
 
     def encoder_input(self) -> torch.Tensor:

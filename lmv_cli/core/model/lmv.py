@@ -1,4 +1,4 @@
-"""Learnable motion vectors and the motion-field helpers around them (study §4.5).
+"""Learnable motion vectors and the motion-field helpers around them (docs/model.md#learnable-motion-vectors).
 
 All motion fields are NDC, y down, full width = full height = 2 (`warp.py`). A field in NDC means the
 same displacement relative to the frame at every resolution, so resizing it to a pyramid level changes
@@ -35,10 +35,10 @@ def upsample_flow(flow: torch.Tensor) -> torch.Tensor:
 def learnable_mv(
     mv: torch.Tensor, smv0: torch.Tensor, smv_res: torch.Tensor, *, mode: str, convention: WarpConvention = "exact"
 ) -> torch.Tensor:
-    """`LMV(p) = MV(p − smv0(p)) + smv_res(p)` (study §4.5); all (B, 2, h, w), NDC y down.
+    """`LMV(p) = MV(p − smv0(p)) + smv_res(p)` (docs/model.md#learnable-motion-vectors); all (B, 2, h, w), NDC y down.
 
     The rendered motion `mv` (already resized to the level) is gathered where the spatial flow `smv0`
-    points, with zero padding outside the frame (study §2.5), then the residual flow is added. The
+    points, with zero padding outside the frame (docs/model.md#merged-motion-vectors), then the residual flow is added. The
     original gathers with `mode="nearest"`, whose gradient w.r.t. the sampling position is zero, so `smv0`
     learns only through its re-injection into the decoder and the zero-flow loss; `"bilinear"` also
     gives it a gradient through the gather.

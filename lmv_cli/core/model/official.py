@@ -1,7 +1,7 @@
 """Weights of the original FSNet code (`VicRanger/learnable-motion-vector`, `ShadeNet`) → lmv.
 
 The released network and lmv's `fsnet` preset have the same 111 tensors with the same shapes; only the
-names differ (study §4, golden README §1). `official_name(lmv_key)` spells an lmv parameter name the
+names differ (docs/model.md#importing-an-original-checkpoint). `official_name(lmv_key)` spells an lmv parameter name the
 way the original's state dict does; the mapping is one-to-one, so `to_lmv_state_dict` renames an
 official state dict by inverting it and names the first offending key of anything else. The three
 recurrent encoders are numbered the other way round: official 0/1/2 read the decoder outputs at

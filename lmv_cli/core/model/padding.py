@@ -1,4 +1,4 @@
-"""Any H×W for a network that needs multiples of 16 (four stride-2 stages, study §4.7).
+"""Any H×W for a network that needs multiples of 16 (four stride-2 stages, docs/model.md#any-frame-size).
 
 The original required H and W divisible by 16. Here the inputs are padded at the bottom and right by
 edge replication to the next multiple of 16, the network runs on the padded frame, and the outputs are

@@ -1,4 +1,4 @@
-"""Feature streaming (study §4.3, §4.5 step 3, §4.8): a history frame that was itself *predicted* passes
+"""Feature streaming (docs/model.md#feature-streaming): a history frame that was itself *predicted* passes
 the features of the pass that predicted it to every later pass that uses it as history.
 
 Each history slot k (k = 0, 1, 2 ↔ t−1, t−2, t−3) holds either `None` (that frame was rendered: zero
@@ -28,7 +28,7 @@ from lmv_cli.core.config import HISTORY_SLOTS as HISTORY_FRAMES
 
 
 class GateCell(nn.Module):
-    """The ConvLSTM-style gate of study §4.3: no output gate and no cell state carried over.
+    """The ConvLSTM-style gate of docs/model.md#feature-streaming: no output gate and no cell state carried over.
 
     `forward(x, h, g) = σ(f)·x + σ(i)·tanh(g̃)` with `[i, f, g̃] = conv1×1(cat(h, g))`; x (B, C, h, w),
     h and g together `state_channels` channels; the output has x's shape.

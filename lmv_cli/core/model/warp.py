@@ -1,11 +1,11 @@
-"""Differentiable warp primitives (study §2.6) in two conventions (see `lmv_cli.core.conventions`).
+"""Differentiable warp primitives (docs/capture.md#conventions) in two conventions (see `lmv_cli.core.conventions`).
 
 `backward_warp(x, mv)` gathers `out(p) = x(p − mv(p))` with `mv` in NDC, y down, full width = 2.
 
 - `convention="exact"` (lmv's default): sample points are pixel centres and a motion of `mv_x` moves
   `mv_x · W/2` pixels (`grid_sample(align_corners=False)`), the exact meaning of UE4 velocity. The numpy
   `conventions.backward_warp` is the reference this is tested against.
-- `convention="original"` (the released network, study §2.6): the base grid is `linspace(−1, 1, W)`,
+- `convention="original"` (the released network, docs/deviations.md): the base grid is `linspace(−1, 1, W)`,
   sampled with `align_corners=True`, so the first and last pixel centres sit at ±1 and a motion of
   `mv_x` moves `mv_x · (W−1)/2` pixels. At a pyramid level of width w the same NDC value moves
   `mv_x · (w−1)/2` there, so the two conventions differ most at the coarse levels.
@@ -59,8 +59,8 @@ def backward_warp(
 ) -> torch.Tensor:
     """Warp x (B, C, H, W) by mv (B, 2, H, W), NDC y down: `out(p) = x(p − mv(p))`.
 
-    `mode` is "bilinear" or "nearest" (nearest has no gradient w.r.t. mv, study §4.5); `padding` is
-    "border" (colours, features) or "zeros" (motion-vector gathers, study §2.5); `convention` is
+    `mode` is "bilinear" or "nearest" (nearest has no gradient w.r.t. mv, docs/model.md#learnable-motion-vectors); `padding` is
+    "border" (colours, features) or "zeros" (motion-vector gathers, docs/model.md#merged-motion-vectors); `convention` is
     "exact" or "original" (module docstring).
     """
     if convention not in WARP_CONVENTIONS:

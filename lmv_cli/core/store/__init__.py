@@ -1,4 +1,4 @@
-"""The lmv store (SPEC §3): `pack` writes a Zarr v3 store from a UE4 export, `open_store` reads it.
+"""The lmv store (docs/store.md): `pack` writes a Zarr v3 store from a UE4 export, `open_store` reads it.
 
 Layout and format version: `layout`; the packing parent's bookkeeping: `bookkeeping`; one frame's
 work in a worker: `frame`; the pack driver: `writer`; the data-loader API: `reader`. Integrity:

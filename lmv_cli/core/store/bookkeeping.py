@@ -1,5 +1,5 @@
 """The packing parent's side of a store: output-path rules, creation, resume checks, frames-done
-bookkeeping and the final attributes (SPEC §3, §10).
+bookkeeping and the final attributes (docs/store.md#completeness-and-resuming).
 
 Only the parent process calls these. zarr 3 writes every chunk and every `zarr.json` through a
 temporary file and a rename, so a `kill -9` leaves each file either old or new (plus a stray

@@ -1,4 +1,4 @@
-"""Reading one chunk file of a store and proving it intact (SPEC §3 integrity).
+"""Reading one chunk file of a store and proving it intact (docs/store.md#verification-and-repair).
 
 A chunk file is Blosc-compressed little-endian values followed by the CRC-32C of the compressed bytes
 (`layout.encode_chunk`). zarr itself answers a missing chunk with the fill value and a bad checksum

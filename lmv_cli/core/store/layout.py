@@ -1,4 +1,4 @@
-"""The lmv store format (SPEC §3): names, shapes, dtypes, codec and attributes, shared by writer and reader.
+"""The lmv store format (docs/store.md#arrays): names, shapes, dtypes, codec and attributes, shared by writer and reader.
 
 A store is a Zarr v3 directory (LocalStore):
 

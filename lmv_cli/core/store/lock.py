@@ -1,4 +1,4 @@
-"""One writer at a time (SPEC §3): `lmv pack` holds an exclusive `fcntl.flock` on a lock file inside
+"""One writer at a time (docs/store.md#one-writer-at-a-time): `lmv pack` holds an exclusive `fcntl.flock` on a lock file inside
 the store for as long as it writes, with its PID written in the file.
 
 The OS drops a flock when its process dies, `kill -9` included, so a crashed pack never leaves a stale

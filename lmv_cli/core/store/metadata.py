@@ -1,4 +1,4 @@
-"""The `zarr.json` documents of a store, read and checked without zarr (SPEC §3 integrity).
+"""The `zarr.json` documents of a store, read and checked without zarr (docs/store.md#verification-and-repair).
 
 Readers and the verifier compare every array's metadata with what the format prescribes (shape from
 the scene's frames and size, dtype, one chunk per frame, Blosc + crc32c codecs), so a damaged or

@@ -1,4 +1,4 @@
-"""Reading an lmv store (SPEC §3): `open_store` refuses anything but a complete store of this format
+"""Reading an lmv store (docs/store.md#completeness-and-resuming): `open_store` refuses anything but a complete store of this format
 version, and serves frames, windows of frames and random crops as numpy arrays to the data loader.
 
 Arrays come back in their stored dtype (colours float16, depth and motion_vector float32,

@@ -1,6 +1,6 @@
 """What verifying a store finds (`lmv capture-check STORE`): every problem, per scene, plus what
 `pack --resume` must redo to repair it. JSON schema `lmv.store-check/1`, same family as an export's
-`lmv.capture-check/1` (schema, ok, summary, problems, scenes with their problems; README documents both)."""
+`lmv.capture-check/1` (schema, ok, summary, problems, scenes with their problems; docs/store.md and docs/capture.md document both)."""
 
 from __future__ import annotations
 

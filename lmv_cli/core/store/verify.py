@@ -1,4 +1,4 @@
-"""Verify a whole store (`lmv capture-check STORE`, SPEC §3 integrity) and report every problem.
+"""Verify a whole store (`lmv capture-check STORE`, docs/store.md#verification-and-repair) and report every problem.
 
 Checks, all of them whatever fails first: root metadata, format and version, the writer lock, the
 "complete" flags against the frames-done bookkeeping, every array's metadata against the format,

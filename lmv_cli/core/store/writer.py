@@ -1,4 +1,4 @@
-"""`lmv pack`: a UE4 export (one scene or many) → one lmv store (SPEC §3), parallel and resumable.
+"""`lmv pack`: a UE4 export (one scene or many) → one lmv store (docs/store.md#packing), parallel and resumable.
 
 Order of work, chosen so that nothing half-written ever reads as complete:
 1. capture-check (quick) refuses a broken export, naming every problem;

@@ -1,4 +1,4 @@
-"""One frame of a scene → the 11 UE4 export buffers (SPEC §2), all from the same rays.
+"""One frame of a scene → the 11 UE4 export buffers (docs/capture.md#the-ue4-export), all from the same rays.
 
 One ray per pixel centre (no anti-aliasing). The G-buffers describe the nearest opaque surface (UE's
 separate translucency does not write them); SceneColorNoST is the opaque image over the sky; the

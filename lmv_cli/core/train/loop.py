@@ -1,5 +1,5 @@
 """The training loop: sequences of windows through the one `Rollout`, AdamW + cosine, validation,
-checkpoints and logs (SPEC §5, study §6).
+checkpoints and logs (docs/training.md#what-one-step-is).
 
 A batch is B windows of `3 + sequence_length` frames. Per window the first three frames enter the
 history rendered; each later frame is one optimizer step: draw which history slots the network sees

@@ -1,4 +1,4 @@
-"""Starting and resuming runs: everything around the loop (SPEC §5).
+"""Starting and resuming runs: everything around the loop (docs/training.md#checkpoints-and-resume).
 
 `check_data(cfg)` opens every store and finds every data problem before a run directory exists;
 `train(cfg)` creates the run and trains; `resume(path)` reloads a run's `config.yaml` and checkpoint and

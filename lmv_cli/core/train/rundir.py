@@ -1,5 +1,5 @@
 """Run directories: `<out>/<job_name>/<YYYY-MM-DD_HH-MM-SS>/{log,model,writer,checkpoint,history_checkpoints}`
-plus the resolved `config.yaml` (SPEC §5).
+plus the resolved `config.yaml` (docs/training.md#running).
 
 A folder is a run when it holds `config.yaml` and `checkpoint/`; a job directory is a folder of runs,
 and its newest run is the one whose name sorts last (names are timestamps).

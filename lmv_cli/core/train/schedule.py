@@ -1,4 +1,4 @@
-"""The learning-rate schedule and the random history patterns (study §4.8, §6.2)."""
+"""The learning-rate schedule and the random history patterns (docs/training.md#what-one-step-is)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Do the files under `ue4/` and the buffer schema agree? (issue 6; SPEC §2)
+"""Do the files under `ue4/` and the buffer schema agree? (issue 6; docs/capture.md#the-ue4-export)
 
 `check_ue4_consistency` reads the committed files the way a user meets them (the capture items to
 paste, the C++ buffer table, the material graphs, Materials.md, the README table) and compares every
@@ -195,7 +195,7 @@ def _check_readme(path: Path, text: str, folders: Sequence[str]) -> list[str]:
 
 
 def _check_cpp_sources(root: Path, folders: Sequence[str]) -> list[str]:
-    """Buffer names belong in the generated table only; C++ that branches on a name drifts (study §1.4)."""
+    """Buffer names belong in the generated table only; C++ that branches on a name drifts (docs/capture.md#the-original-capture-code)."""
     problems = []
     for path in sorted((root / "Source").rglob("*.[ch]*")):
         if path.relative_to(root) == SCHEMA_HEADER:

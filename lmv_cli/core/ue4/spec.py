@@ -1,4 +1,4 @@
-"""How each buffer of the export is captured in Unreal (study §1.4, §1.8), as data.
+"""How each buffer of the export is captured in Unreal (docs/capture.md#the-original-capture-code), as data.
 
 One `CaptureSpec` per schema buffer (`lmv_cli.core.schema.BUFFERS`, matched by folder name): whether a
 post-process material is applied and its node graph, whether only the sky actors are rendered, whether
@@ -7,7 +7,7 @@ buffer table, the material graphs for the editor script, the material documentat
 from these specs plus the schema by `lmv_cli.core.ue4.render`; `lmv_cli.core.ue4.check` verifies that
 the committed files still agree with both.
 
-Corrections against the original materials (study §1.8, §9.2 item 9): SceneColor and SkyColor are raw
+Corrections against the original materials (docs/capture.md#the-original-capture-code): SceneColor and SkyColor are raw
 `SCS_FinalColorHDR` captures (no material: the original's TestMaterial/SkyBoxMaterial were never applied);
 depth is raw centimetres clamped to `SKY_DEPTH_CM` (no abandoned 2×8-bit encoding); N·V is not clamped;
 SceneColorNoST guards the division and clamps tiny negative results; the far background gets the
