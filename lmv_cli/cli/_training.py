@@ -29,9 +29,13 @@ def plain_line(record: dict[str, Any]) -> list[str]:
     """The plain-text lines of one event record."""
     kind = record["kind"]
     if kind == "start":
-        return [f"run {record['run']}: steps {record['step']}..{record['total_steps']}, "
-                f"{record['windows']} windows, {record['batches_per_epoch']} batches/epoch, "
-                f"world size {record['world_size']}"]
+        lines = [f"run {record['run']}: steps {record['step']}..{record['total_steps']}, "
+                 f"{record['windows']} windows, {record['batches_per_epoch']} batches/epoch, "
+                 f"world size {record['world_size']}"]
+        if record.get("tensorboard") is False:
+            lines.append(f"note: no TensorBoard event files in {record['run']}/writer/ (the 'tb' extra is not "
+                         "installed: pip install 'lmv[tb]'); the log is in log/train.jsonl")
+        return lines
     if kind == "train":
         return [f"step {record['step']}/{record['total_steps']} epoch {record['epoch']} "
                 f"loss {_num(record['loss'], '.4f')} "

@@ -6,14 +6,16 @@ history rendered; each later frame is one optimizer step: draw which history slo
 as predicted (`schedule.draw_pattern`), predict, loss, backward, clip, step, then the frame enters the
 history with both halves (rendered, and the prediction with its streamed features).
 
-Checkpoints are written between sequences (after `train.checkpoint_every` steps, at every epoch end,
-at the end and on Ctrl-C); a checkpoint written between sequences resumes bit-exactly on CPU, one
-written by Ctrl-C in the middle of a sequence resumes at the next batch.
+Checkpoints are written between sequences every `train.checkpoint_every` steps (not at epoch ends: a
+small data set makes short epochs, and one checkpoint per epoch filled run folders), at the start, at
+the end and on Ctrl-C; a checkpoint written between sequences resumes bit-exactly on CPU, one written
+by Ctrl-C in the middle of a sequence resumes at the next batch.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +41,7 @@ from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
-from lmv_cli.core.train.logs import RunLog, preview_image
+from lmv_cli.core.train.logs import RunLog, preview_image, tensorboard_available
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
 from lmv_cli.core.train.state import Progress, Window
@@ -102,7 +104,8 @@ class Trainer:
             return self.progress
         self._emit({"kind": "start", "step": self.progress.step, "total_steps": self.total,
                     "batches_per_epoch": self.batches, "windows": len(self.index.windows),
-                    "world_size": self.world.size, "run": str(self.run.path)})
+                    "world_size": self.world.size, "run": str(self.run.path),
+                    "tensorboard": tensorboard_available()})
         if self.progress.step == 0:
             self._checkpoint(reason="start")  # a usable checkpoint even if the first steps diverge
         with deferred_interrupt() as stop:
@@ -141,7 +144,6 @@ class Trainer:
         p.epoch, p.batch, self.order = p.epoch + 1, 0, None
         if p.epoch % self.cfg.train.val_every == 0:
             self._validate()
-        self._checkpoint()
         return False
 
     def _sequence(self, batch: dict[str, torch.Tensor]) -> None:
@@ -261,7 +263,7 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
-                "data": self.data_meta, **extra}
+                "data": self.data_meta, "train_resolution": train_resolution(self.index, self.cfg.data.crop), **extra}
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:
@@ -283,6 +285,15 @@ class Trainer:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+
+def train_resolution(index: DataIndex, crop: tuple[int, int] | None) -> list[int] | dict[str, list[int]]:
+    """The model file's `meta["train_resolution"]`: [W, H] of the training frames (the most common size
+    among the training scenes), or {"frame": [W, H], "crop": [w, h]} when training used crops (config
+    crops are (H, W)). `infer.models` warns when a store's frames differ from it by more than 2×."""
+    sizes = Counter((s.width, s.height) for s in index.train_scenes or index.val_scenes)
+    frame = list(sizes.most_common(1)[0][0]) if sizes else []
+    return frame if crop is None else {"frame": frame, "crop": [crop[1], crop[0]]}
 
 
 def _broadcast_pair(a, b, world: World):
