@@ -120,6 +120,8 @@ def _validate(net, graph: Path, frames, store, scene, frame) -> list[Check]:
     from lmv_cli.core.model.padding import padded_size
 
     checks = []
+    if not frames and store is None:
+        raise ExportError("no check: give at least one frame size to validate the graph at")
     for seed, (h, w) in enumerate(frames, start=1):
         inputs = example_inputs(net, padded_size(h, w, net.pad_multiple), seed=seed)
         checks.append(Check("random inputs", (h, w), validate_onnx(net, graph, inputs)))
