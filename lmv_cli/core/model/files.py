@@ -118,7 +118,9 @@ def _load_reason(path: Path, error: Exception) -> str:
     if _starts_with(path, TORCH_MAGICS[0]):
         return f"a damaged zip archive, or one that torch.save did not write ({type(error).__name__})"
     first = text.splitlines()[0] if text else ""
-    if not first or first.strip("'\" ").isdigit():
+    if not first:
+        return type(error).__name__
+    if first.strip("'\" ").isdigit():
         return f"damaged torch.save archive ({type(error).__name__})"
     return first
 

@@ -41,7 +41,7 @@ from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
-from lmv_cli.core.train.logs import RunLog, preview_image, tensorboard_available
+from lmv_cli.core.train.logs import RunLog, preview_image
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
 from lmv_cli.core.train.state import Progress, Window
@@ -104,8 +104,7 @@ class Trainer:
             return self.progress
         self._emit({"kind": "start", "step": self.progress.step, "total_steps": self.total,
                     "batches_per_epoch": self.batches, "windows": len(self.index.windows),
-                    "world_size": self.world.size, "run": str(self.run.path),
-                    "tensorboard": tensorboard_available()})
+                    "world_size": self.world.size, "run": str(self.run.path)})
         if self.progress.step == 0:
             self._checkpoint(reason="start")  # a usable checkpoint even if the first steps diverge
         with deferred_interrupt() as stop:
@@ -263,7 +262,10 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
-                "data": self.data_meta, "train_resolution": train_resolution(self.index, self.cfg.data.crop), **extra}
+                "data": self.data_meta, **extra}
+        resolution = train_resolution(self.index, self.cfg.data.crop)
+        if resolution is not None:
+            meta["train_resolution"] = resolution
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:
@@ -287,12 +289,16 @@ class Trainer:
             self.log.close()
 
 
-def train_resolution(index: DataIndex, crop: tuple[int, int] | None) -> list[int] | dict[str, list[int]]:
+def train_resolution(index: DataIndex, crop: tuple[int, int] | None) -> list[int] | dict[str, list[int]] | None:
     """The model file's `meta["train_resolution"]`: [W, H] of the training frames (the most common size
     among the training scenes), or {"frame": [W, H], "crop": [w, h]} when training used crops (config
-    crops are (H, W)). `infer.models` warns when a store's frames differ from it by more than 2×."""
-    sizes = Counter((s.width, s.height) for s in index.train_scenes or index.val_scenes)
-    frame = list(sizes.most_common(1)[0][0]) if sizes else []
+    crops are (H, W)); None when the index knows no scene sizes. `infer.models` warns when a store's
+    frames differ from it by more than 2×."""
+    scenes = getattr(index, "train_scenes", None) or getattr(index, "val_scenes", None) or ()
+    sizes = Counter((s.width, s.height) for s in scenes if hasattr(s, "width") and hasattr(s, "height"))
+    if not sizes:
+        return None
+    frame = list(sizes.most_common(1)[0][0])
     return frame if crop is None else {"frame": frame, "crop": [crop[1], crop[0]]}
 
 
