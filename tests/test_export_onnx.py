@@ -4,15 +4,20 @@ on a real store frame, and the error paths are one-line errors."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
+from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
 from lmv_cli.core.infer.flat import flat_inputs, outputs_from_flat
-from lmv_cli.core.model.files import load_model
-from lmv_cli.core.model.fsnet import FSNet
+from lmv_cli.core.model.build import build_model
+from lmv_cli.core.model.files import load_model, save_model
+from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.evaluate import read_frame
@@ -145,3 +150,105 @@ def test_dynamo_export(tmp_path):
     path = export_onnx(net, tmp_path / "d.onnx", size=EXPORT_AT)
     v = validate_onnx(net, path, example_inputs(net, RUN_AT, seed=4))
     assert v.ok and v.max_error < 1e-3
+
+
+# --- issue 22: every preset, sizes that are not multiples of 32, OUT that cannot be written ------------------
+
+FRAMES_NOT_32 = ((40, 50), (90, 100), (45, 170))
+"""Frame sizes (H, W), none a multiple of 32, small enough for the default suite."""
+
+
+def _model_file(preset: str, path: Path) -> Path:
+    torch.manual_seed(0)
+    cfg = ModelConfig(preset=preset)
+    return save_model(path, build_model(cfg), cfg)
+
+
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p == "fsnet" else p
+                                    for p in sorted(PRESETS)])
+def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, tmp_path):
+    """`lmv export-onnx RUN_DIR OUT.onnx` for each preset, validated at three frame sizes with no side a
+    multiple of 32 (small, for speed; the bundled test below runs the default sizes)."""
+    pytest.importorskip("onnxruntime")
+    run = tmp_path / "job" / "2026-01-01_00-00-00"
+    model = _model_file(preset, run / "model" / "best.pt")
+    out = tmp_path / "out" / "step.onnx"
+    sizes = [f"{w}x{h}" for h, w in FRAMES_NOT_32]
+    result = CliRunner().invoke(app, ["export-onnx", str(run), str(out), "--exporter", "torchscript",
+                                      *(a for s in sizes for a in ("--check-size", s))])
+    assert result.exit_code == 0, result.output
+    assert str(model) in result.output and f"preset {preset}" in result.output
+    assert all(s in result.output for s in sizes)
+    assert [p.name for p in out.parent.iterdir()] == ["step.onnx"]  # no temporary file left
+    net, _, _ = load_model(model)
+    h, w = FRAMES_NOT_32[-1]  # the written file is the validated graph: checked again here
+    v = validate_onnx(net, out, example_inputs(net, tuple(-(-s // net.pad_multiple) * net.pad_multiple
+                                                          for s in (h, w)), seed=7))
+    assert v.ok and v.color_error < 1e-4 * max(1.0, v.color_peak), v
+
+
+def test_export_bundled_model_with_the_cli(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "bundled.onnx"
+    result = CliRunner().invoke(app, ["export-onnx", "bundled", str(out), "--exporter", "torchscript"])
+    assert result.exit_code == 0, result.output
+    assert "320x180" in result.output and "162x90" in result.output and "multiples of 32" in result.output
+    assert out.is_file() and [p.name for p in tmp_path.iterdir()] == ["bundled.onnx"]
+
+
+@pytest.mark.slow
+def test_export_bundled_model_with_the_default_dynamo_exporter(tmp_path):
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "bundled.onnx"
+    result = CliRunner().invoke(app, ["export-onnx", "bundled", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and [p.name for p in tmp_path.iterdir()] == ["bundled.onnx"]
+
+
+def test_bad_check_size_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["export-onnx", "bundled", str(tmp_path / "x.onnx"), "--check-size", "big"])
+    assert result.exit_code == 2 and "WIDTHxHEIGHT" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def _one_line_error(result, *facts: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for fact in facts:
+        assert fact in result.stderr, result.stderr
+
+
+def test_out_that_cannot_be_written_is_a_one_line_error(tiny_model, tmp_path):
+    runner = CliRunner()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = runner.invoke(app, ["export-onnx", str(tiny_model), str(blocker / "step.onnx"), "--exporter", "torchscript"])
+    _one_line_error(result, str(blocker), "is a file")
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    result = runner.invoke(app, ["export-onnx", str(tiny_model), str(folder), "--exporter", "torchscript"])
+    _one_line_error(result, str(folder), "folder")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_in_a_read_only_folder_is_a_one_line_error(tiny_model, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(folder / "x.onnx"),
+                                          "--exporter", "torchscript"])
+    finally:
+        folder.chmod(0o700)
+    _one_line_error(result, str(folder / "x.onnx"), "ermission")
+
+
+def test_failed_validation_leaves_nothing_behind(tiny_model, eval_store, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "step.onnx"
+    result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript",
+                                      "--check-size", "50x40", "--store", str(eval_store), "--frame", "99"])
+    _one_line_error(result, "frame 99")
+    assert list(tmp_path.iterdir()) == []

@@ -8,19 +8,46 @@ import json
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from lmv_cli.core.errors import LmvError
+from lmv_cli.core.errors import LmvError, LmvWarning
 
 F = TypeVar("F", bound=Callable)
 log = logging.getLogger("lmv_cli.cli")
 
 
 ERROR_SCHEMA = "lmv.error/1"
+
+
+def _tidy(params: list) -> list:
+    """Help and usage read the same in every command: arguments by upper-case name (`{MODEL} {OUT}`,
+    unless a metavar says otherwise), flags without Typer's `<bool>` value placeholder (they take none)."""
+    for param in params:
+        if isinstance(param, TyperArgument) and param.metavar is None:
+            param.metavar = param.name.upper()
+        elif isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+    return params
+
+
+class LmvCommand(TyperCommand):
+    """A Typer command whose help and usage lines follow `_tidy`."""
+
+    def get_params(self, ctx):
+        return _tidy(super().get_params(ctx))
+
+
+class LmvGroup(TyperGroup):
+    """The `lmv` group, with the same help conventions as its commands (`_tidy`)."""
+
+    def get_params(self, ctx):
+        return _tidy(super().get_params(ctx))
 
 
 def lmv_command(fn: F) -> F:
@@ -34,7 +61,10 @@ def lmv_command(fn: F) -> F:
     def wrapper(*args, **kwargs):
         as_json = bool(json_option and kwargs.get(json_option))
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", LmvWarning)
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
         except LmvError as e:
             if _verbose():
                 traceback.print_exc(file=sys.stderr)
@@ -51,6 +81,14 @@ def lmv_command(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """`LmvWarning`s as one `warning:` line on stderr; others (a library's) only with --verbose."""
+    if issubclass(category, LmvWarning):
+        typer.echo(f"warning: {message}", err=True)
+    elif _verbose():
+        typer.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
 def _json_option(fn: Callable) -> str | None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from lmv_cli.cli._common import stdout_console
 
 FRAMES_HELP = "N: frames predicted after every rendered frame (1..3; pattern R P..P)."
 DEVICE_HELP = "cpu, cuda, cuda:N, or auto (CUDA when available)."
-PRECISION_HELP = ("auto|fp32|bf16|fp16; auto: bf16 where the CPU has native bf16 (AMX/AVX512-BF16) or on GPU, "
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Backend = Literal["auto", "torch", "onnxruntime", "openvino"]
+"""`--precision` and `--backend` values (core: `infer.select.PRECISIONS`, `BACKENDS`); another is a usage error."""
+PRECISION_HELP = ("auto: bf16 where the CPU has native bf16 (AMX/AVX512-BF16) or on GPU, "
                   "else fp32.")
-BACKEND_HELP = ("auto|torch|onnxruntime|openvino; auto: OpenVINO for a full-resolution network (fsnet) when its "
+BACKEND_HELP = ("auto: OpenVINO for a full-resolution network (fsnet) when its "
                 "extra is installed (fastest measured there), else torch (fsnet_lite, the bundled model).")
 """Help of the options `lmv test` and `lmv extrapolate` share (one wording for both)."""
 

@@ -29,9 +29,13 @@ def plain_line(record: dict[str, Any]) -> list[str]:
     """The plain-text lines of one event record."""
     kind = record["kind"]
     if kind == "start":
-        return [f"run {record['run']}: steps {record['step']}..{record['total_steps']}, "
-                f"{record['windows']} windows, {record['batches_per_epoch']} batches/epoch, "
-                f"world size {record['world_size']}"]
+        lines = [f"run {record['run']}: steps {record['step']}..{record['total_steps']}, "
+                 f"{record['windows']} windows, {record['batches_per_epoch']} batches/epoch, "
+                 f"world size {record['world_size']}"]
+        if record["step"] == 0 and not _tensorboard():
+            lines.append(f"note: no TensorBoard event files in {record['run']}/writer/ (the 'tb' extra is not "
+                         "installed: pip install 'lmv[tb]'); the log is in log/train.jsonl")
+        return lines
     if kind == "train":
         return [f"step {record['step']}/{record['total_steps']} epoch {record['epoch']} "
                 f"loss {_num(record['loss'], '.4f')} "
@@ -49,6 +53,13 @@ def plain_line(record: dict[str, Any]) -> list[str]:
             return [f"already finished at step {record['step']}{best}; extend it with --epochs or --steps"]
         return [f"done at step {record['step']}{best}"]
     return []
+
+
+def _tensorboard() -> bool:
+    """Whether the run writes TensorBoard event files (the `tb` extra; `train.logs.RunLog`)."""
+    from lmv_cli.core.train.logs import tensorboard_available
+
+    return tensorboard_available()
 
 
 @contextmanager

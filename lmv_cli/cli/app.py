@@ -18,13 +18,14 @@ from lmv_cli.cli import train
 from lmv_cli.cli import synth
 from lmv_cli.cli import test
 from lmv_cli.cli import extrapolate
-from lmv_cli.cli._common import set_verbose
+from lmv_cli.cli._common import LmvCommand, LmvGroup, set_verbose
 
 app = typer.Typer(
     name="lmv",
     help="Neural frame extrapolation for real-time rendering: UE4 capture -> Zarr store -> FSNet -> predicted frames.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    cls=LmvGroup,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -45,15 +46,15 @@ def root(
     set_verbose(verbose)
 
 
-app.command("capture-check")(capture_check.command)
-app.command("export-onnx")(export_onnx.command)
-app.command("import-checkpoint")(import_checkpoint.command)
-app.command("pack")(pack.command)
-app.command("train")(train.command)
-app.command("resume")(resume.command)
-app.command("synth")(synth.command)
-app.command("test")(test.command)
-app.command("extrapolate")(extrapolate.command)
+app.command("capture-check", cls=LmvCommand)(capture_check.command)
+app.command("export-onnx", cls=LmvCommand)(export_onnx.command)
+app.command("import-checkpoint", cls=LmvCommand)(import_checkpoint.command)
+app.command("pack", cls=LmvCommand)(pack.command)
+app.command("train", cls=LmvCommand)(train.command)
+app.command("resume", cls=LmvCommand)(resume.command)
+app.command("synth", cls=LmvCommand)(synth.command)
+app.command("test", cls=LmvCommand)(test.command)
+app.command("extrapolate", cls=LmvCommand)(extrapolate.command)
 
 
 def main() -> None:

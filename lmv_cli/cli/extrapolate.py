@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
-from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP
+from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP, Backend, Precision
 
 
 @lmv_command
@@ -24,8 +24,8 @@ def command(
     start: int = typer.Option(0, "--start", min=0, help="First frame (rendered, with the next two: history)."),
     end: Optional[int] = typer.Option(None, "--end", min=1, help="Stop before this frame (default: scene end)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    backend: Backend = typer.Option("auto", "--backend", help=BACKEND_HELP),
     video: bool = typer.Option(True, "--video/--no-video", help="Write the side-by-side MP4 (needs the 'video' "
                                "extra)."),
 ) -> None:

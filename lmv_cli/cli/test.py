@@ -9,11 +9,11 @@ from typing import Optional
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
-from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP
+from lmv_cli.cli._tables import BACKEND_HELP, DEVICE_HELP, FRAMES_HELP, PRECISION_HELP, Backend, Precision
 
 @lmv_command
 def command(
-    models: list[str] = typer.Argument(..., help="Model file(s), run director(ies) (best model) or job "
+    models: list[str] = typer.Argument(..., metavar="MODEL", help="Model file(s), run director(ies) (best model) or job "
                                        "director(ies) (newest run), or 'bundled'."),
     data: Path = typer.Option(..., "--data", "-d", help="A store written by `lmv pack`."),
     scene: Optional[list[str]] = typer.Option(None, "--scene", "-s", help="Scene to test (repeatable); default: "
@@ -25,8 +25,8 @@ def command(
                                         "'metrics' extra is installed; about 1-4 s per image at 320x180)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    backend: Backend = typer.Option("auto", "--backend", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, docs/evaluation.md) "
                                  "instead of tables."),
 ) -> None:
@@ -58,5 +58,9 @@ def _tables(result) -> None:
     from lmv_cli.cli._tables import print_summaries
 
     print_summaries(result.summaries, result.metrics, result.n)
+    console = stdout_console()
+    for name, path in result.models.items():
+        note = " (the run has no best.pt: validation never ran)" if path.name == "last.pt" else ""
+        console.print(f"{name} = {path}{note}", highlight=False)
     if result.plot is not None:
-        stdout_console().print(f"plot: {result.plot}", highlight=False)
+        console.print(f"plot: {result.plot}", highlight=False)

@@ -51,3 +51,8 @@ class InputError(LmvError):
 
 class CheckpointError(LmvError):
     """A checkpoint or model file cannot be loaded safely or does not match the model."""
+
+
+class LmvWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a model used at another
+    resolution than it was trained at); the CLI prints it as one `warning:` line on stderr."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,7 @@ def export_onnx(
     args = tuple(example_inputs(net, size).values())
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad(), _quiet_torch_onnx():
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
                 _export_dynamo(step, args, path, opset, m)
@@ -111,6 +112,19 @@ def export_onnx(
         raise ExportError(f"torch.onnx.export ({exporter}) failed at opset {opset}: {first}", path=path) from e
     _check_dynamic(path)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_torch_onnx():
+    """torch.onnx's logger at ERROR while exporting: it warns about torchvision ops it cannot register
+    (lmv never uses torchvision) on stderr."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _export_dynamo(step: FlatStep, args: tuple[torch.Tensor, ...], path: Path, opset: int, multiple: int) -> None:

@@ -279,48 +279,6 @@ def checkpoints(h):
     return [(e["step"], e["reason"]) for e in h.records("checkpoint")]
 
 
-def test_checkpoint_cadence_between_sequences(monkeypatch, tmp_path):
-    h = H(monkeypatch, tmp_path, ["train.checkpoint_every=3", "train.epochs=2"], windows=6)  # 6 steps/epoch
-    h.trainer.fit()
-    assert checkpoints(h) == [(0, "start"), (4, ""), (6, ""), (10, ""), (12, "end")]
-    h = H(monkeypatch, tmp_path, ["train.checkpoint_every=2", "train.epochs=1"], windows=6)
-    h.trainer.fit()
-    assert checkpoints(h) == [(0, "start"), (2, ""), (4, ""), (6, "end")]
-
-
-def test_checkpoint_payload_and_models(monkeypatch, tmp_path):
-    h = H(monkeypatch, tmp_path, ["train.keep_checkpoints=3", "train.epochs=2", "train.max_steps=5"])
-    h.trainer.fit()
-    ck = h.kinds("ckpt")
-    assert [c[2]["step"] for c in ck] == [0, 4, 5]
-    first = ck[0]
-    assert first[1] == tmp_path / "checkpoint.pt" and first[3] == 5
-    assert first[2] == {"step": 0, "epoch": 0, "batch": 0, "best_psnr": None, "best_step": None,
-                        "validated_step": None, "world_size": 1}
-    order0, order1 = (loop.epoch_order(4, h.cfg.train.seed, e).tolist() for e in (0, 1))
-    assert order0 != order1
-    assert first[4] == order0
-    assert ck[1][4] == order1 and ck[2][4] == order1  # after epoch 0 the next epoch's order
-    assert ck[1][2] == {"step": 4, "epoch": 1, "batch": 0, "best_psnr": 5.0, "best_step": 4, "validated_step": 4,
-                        "world_size": 1}
-    assert ck[2][2] == {"step": 5, "epoch": 1, "batch": 1, "best_psnr": 7.0, "best_step": 5, "validated_step": 5,
-                        "world_size": 1}
-    assert h.kinds("keep") == [("keep", tmp_path / "checkpoint.pt", tmp_path / "hist", s, 3) for s in (0, 4, 5)]
-    models = h.kinds("model")
-    assert [m[1].name for m in models] == ["last.pt", "best.pt", "last.pt", "best.pt", "last.pt"]
-    assert all(m[1].parent == tmp_path / "model" for m in models)
-    assert models[0][2] == {"step": 0, "epoch": 0, "run": str(tmp_path), "data": {"sig": 1}}
-    assert models[1][2] == {"step": 4, "epoch": 1, "run": str(tmp_path), "data": {"sig": 1},
-                            "val": {"n1": {"model": {"psnr": 1.0}}}}
-    event = h.records("checkpoint")[0]
-    assert {k: v for k, v in event.items() if k != "time"} == {
-        "kind": "checkpoint", "step": 0, "epoch": 0, "batch": 0, "path": str(tmp_path / "checkpoint.pt"),
-        "reason": "start", "world_size": 1}
-    assert [(e["step"], e["epoch"], e["batch"], e["reason"]) for e in h.records("checkpoint")] == [
-        (0, 0, 0, "start"), (4, 1, 0, ""), (5, 1, 1, "end")]
-    assert h.trainer.last_checkpoint == 5
-
-
 def test_mid_epoch_checkpoint_saves_the_current_order(monkeypatch, tmp_path):
     h = H(monkeypatch, tmp_path, ["train.checkpoint_every=2"], windows=4)
     h.trainer.fit()
@@ -379,20 +337,6 @@ def test_already_finished(monkeypatch, tmp_path):
     assert {k: v for k, v in end.items() if k != "time"} == {
         "kind": "end", "step": 4, "epoch": 1, "best_psnr": 2.5, "best_step": None, "already_finished": True,
         "world_size": 1}
-
-
-def test_restore_and_resume_mid_epoch(monkeypatch, tmp_path):
-    h = H(monkeypatch, tmp_path, ["train.epochs=2"])
-    order = torch.tensor([3, 2, 1, 0])
-    h.trainer.restore({"progress": {"step": 2, "epoch": 0, "batch": 1, "best_psnr": 1.0, "best_step": 0,
-                                    "validated_step": 0}, "order": order})
-    assert h.trainer.progress == loop.Progress(2, 0, 1, 1.0, 0, 0) and h.trainer.order is order
-    assert h.trainer.last_checkpoint == 2
-    h.trainer.fit()
-    assert checkpoints(h)[0] == (4, "")  # no start checkpoint on a resumed run
-    assert h.records("train")[0]["windows_by_rank"] == [[1, 0]] and h.records("train")[0]["step"] == 3
-    assert h.records("start")[0]["step"] == 2
-    assert h.records("train")[0]["lr"] == pytest.approx(0.2 + 0.1 * (1 + math.cos(math.pi * 2 / 8)))
 
 
 def test_divergence_message(monkeypatch, tmp_path):

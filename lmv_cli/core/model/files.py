@@ -17,6 +17,7 @@ or `bundled`) into a model file path; `load_model` checks and builds it.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -76,14 +77,69 @@ def atomic_torch_save(payload: Any, path: Path) -> Path:
     return path
 
 
+TORCH_MAGICS = (b"PK\x03\x04", b"\x80")
+"""How a `torch.save` file starts: a zip archive (torch >= 1.6), or a pickle (the legacy format)."""
+
+
+def sniff_torch_file(path: Path) -> str | None:
+    """Why the file at `path` cannot be a `torch.save` file, in lmv's words, or None when it may be one
+    (or cannot be opened: the caller's load reports that)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if not head:
+        return "it is empty"
+    if head.startswith(TORCH_MAGICS):
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\0" not in text:
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"it is text, starting {first!r}" if first else "it is text (blank)"
+    return "not a torch.save archive"
+
+
+def _load_reason(path: Path, error: Exception) -> str:
+    """What went wrong when `torch.load` failed, without PyTorch's advice (never re-run it with
+    `weights_only=False` on an untrusted file) and without bare numbers (a `KeyError` of a record id)."""
+    sniffed = sniff_torch_file(path)
+    if sniffed is not None:
+        return sniffed
+    text = str(error).strip()
+    needs_code = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if needs_code:
+        return f"loading it would run code from the file ({needs_code.group(1)}); refused"
+    if "Weights only load failed" in text:
+        return "a damaged or foreign pickle: it holds more than tensors and plain containers"
+    if _starts_with(path, TORCH_MAGICS[0]):
+        return f"a damaged zip archive, or one that torch.save did not write ({type(error).__name__})"
+    first = text.splitlines()[0] if text else ""
+    if not first:
+        return type(error).__name__
+    if first.strip("'\" ").isdigit():
+        return f"damaged torch.save archive ({type(error).__name__})"
+    return first
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
 def safe_torch_load(path: Path, message: str) -> Any:
     """`torch.load(weights_only=True)` on CPU; any failure (foreign, corrupt or code-carrying file) is a
-    `CheckpointError` of `message` with the first line of torch's reason in place of `{}`."""
+    `CheckpointError` of `message` with lmv's reason (`_load_reason`) in place of `{}`."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for foreign or corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(message.format(first), path=path) from None
+        raise CheckpointError(message.format(_load_reason(Path(path), e)), path=path) from None
 
 
 def read_model_file(path: str | Path) -> dict[str, Any]:
@@ -91,6 +147,11 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("no such model file" if not path.exists() else "is not a file", path=path)
+    sniffed = sniff_torch_file(path)
+    if sniffed is not None and sniffed.startswith("it is"):
+        raise CheckpointError(f"not a model file: {sniffed}", path=path)
+    if sniffed is not None:
+        raise CheckpointError(f"not a PyTorch model file ({sniffed})", path=path)
     payload = safe_torch_load(path, "not an lmv model file (cannot be read safely: {})")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         hint = ""

@@ -6,14 +6,16 @@ history rendered; each later frame is one optimizer step: draw which history slo
 as predicted (`schedule.draw_pattern`), predict, loss, backward, clip, step, then the frame enters the
 history with both halves (rendered, and the prediction with its streamed features).
 
-Checkpoints are written between sequences (after `train.checkpoint_every` steps, at every epoch end,
-at the end and on Ctrl-C); a checkpoint written between sequences resumes bit-exactly on CPU, one
-written by Ctrl-C in the middle of a sequence resumes at the next batch.
+Checkpoints are written between sequences every `train.checkpoint_every` steps (not at epoch ends: a
+small data set makes short epochs, and one checkpoint per epoch filled run folders), at the start, at
+the end and on Ctrl-C; a checkpoint written between sequences resumes bit-exactly on CPU, one written
+by Ctrl-C in the middle of a sequence resumes at the next batch.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -141,7 +143,6 @@ class Trainer:
         p.epoch, p.batch, self.order = p.epoch + 1, 0, None
         if p.epoch % self.cfg.train.val_every == 0:
             self._validate()
-        self._checkpoint()
         return False
 
     def _sequence(self, batch: dict[str, torch.Tensor]) -> None:
@@ -262,6 +263,9 @@ class Trainer:
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
                 "data": self.data_meta, **extra}
+        resolution = train_resolution(self.index, self.cfg.data.crop)
+        if resolution is not None:
+            meta["train_resolution"] = resolution
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:
@@ -283,6 +287,19 @@ class Trainer:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+
+def train_resolution(index: DataIndex, crop: tuple[int, int] | None) -> list[int] | dict[str, list[int]] | None:
+    """The model file's `meta["train_resolution"]`: [W, H] of the training frames (the most common size
+    among the training scenes), or {"frame": [W, H], "crop": [w, h]} when training used crops (config
+    crops are (H, W)); None when the index knows no scene sizes. `infer.models` warns when a store's
+    frames differ from it by more than 2×."""
+    scenes = getattr(index, "train_scenes", None) or getattr(index, "val_scenes", None) or ()
+    sizes = Counter((s.width, s.height) for s in scenes if hasattr(s, "width") and hasattr(s, "height"))
+    if not sizes:
+        return None
+    frame = list(sizes.most_common(1)[0][0])
+    return frame if crop is None else {"frame": frame, "crop": [crop[1], crop[0]]}
 
 
 def _broadcast_pair(a, b, world: World):

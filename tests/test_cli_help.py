@@ -1,0 +1,83 @@
+"""How the command line reads (issue 22): usage lines name arguments in upper case, flags show no value
+placeholder, enum-like options refuse other values as usage errors (exit 2), help texts keep their
+brackets and tell the truth about export sizes, and shell completion is on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from lmv_cli.cli.app import app
+
+runner = CliRunner()
+COMMANDS = ("capture-check", "synth", "pack", "train", "resume", "test", "extrapolate", "export-onnx",
+            "import-checkpoint")
+
+
+def _help(*args: str) -> str:
+    result = runner.invoke(app, [*args, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_usage_names_arguments_in_upper_case_and_flags_take_no_value(command):
+    text = _help(command)
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    arguments = re.findall(r"[{\[]([^}\]]+)[}\]]", usage.split("[OPTIONS]", 1)[-1])
+    assert arguments or command == "train", usage  # train takes options only
+    assert all(a == a.upper() for a in arguments), usage
+    assert "<bool>" not in text
+
+
+def test_root_help_has_no_value_placeholder_on_flags_and_offers_completion():
+    text = _help()
+    assert "<bool>" not in text
+    assert "--install-completion" in text
+
+
+def test_shell_completion_completes_commands():
+    result = runner.invoke(app, [], prog_name="lmv",
+                           env={"_LMV_COMPLETE": "complete_bash", "COMP_WORDS": "lmv exp", "COMP_CWORD": "1"})
+    assert result.exit_code == 0 and result.output.split() == ["export-onnx"]
+    result = runner.invoke(app, ["--show-completion", "bash"], prog_name="lmv")
+    assert result.exit_code == 0 and "_LMV_COMPLETE" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["test", "bundled", "--data", "missing.zarr", "--precision", "bogus"],
+        ["test", "bundled", "--data", "missing.zarr", "--backend", "tensorrt"],
+        ["extrapolate", "missing.zarr", "--precision", "fp64"],
+        ["extrapolate", "missing.zarr", "--backend", "bogus"],
+        ["export-onnx", "bundled", "x.onnx", "--exporter", "tflite"],
+    ],
+)
+def test_unknown_choice_is_a_usage_error_listing_the_choices(args):
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert args[-1] in result.output
+    assert ("fp32" in result.output) or ("onnxruntime" in result.output) or ("torchscript" in result.output)
+
+
+def test_choices_match_the_core():
+    from typing import get_args
+
+    from lmv_cli.cli._tables import Backend, Precision
+    from lmv_cli.core.export import EXPORTERS
+    from lmv_cli.core.infer.select import BACKENDS, PRECISIONS
+
+    assert get_args(Precision) == PRECISIONS and get_args(Backend) == BACKENDS
+    text = _help("export-onnx")
+    assert all(e in text for e in EXPORTERS)
+
+
+def test_export_help_keeps_the_extra_and_tells_the_sizes():
+    text = " ".join(_help("export-onnx").split())
+    assert "pip install 'lmv[onnx]'" in text
+    assert "multiples of 32 for fsnet_lite" in text or "of 32 for fsnet_lite" in text
+    assert "any H and W that are multiples of 16" not in text
