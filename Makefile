@@ -9,18 +9,18 @@ DEMO   ?= demo_out
 .PHONY: demo test test-slow mutate bench clean
 
 # torch goes in first and pinned: a loose requirement would pull a CUDA build and its packages.
-# Editable installs use setuptools' "compat" mode: a .pth file puts the checkout on sys.path (as running
-# from the checkout does), without the default mode's warning about folders named like the package.
-EDITABLE := --config-settings editable_mode=compat -e
+# An editable install makes setuptools warn, every time, that folders named like the package may shadow it
+# (lmv_cli is the only one); the filter silences that one caution in pip's build process, nothing else.
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q $(EDITABLE) '.[video]'
+	$(EDITABLE) '.[video]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q $(EDITABLE) '.[dev,metrics,video,onnx]'
+	$(EDITABLE) '.[dev,metrics,video,onnx]'
 	touch $@
 
 LMV := $(VENV)/bin/lmv

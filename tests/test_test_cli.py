@@ -124,7 +124,7 @@ def test_unknown_scene_lists_the_scenes(eval_store, tiny_model):
 def test_model_file_that_is_not_a_checkpoint(eval_store, tmp_path):
     bogus = tmp_path / "weights.pt"
     bogus.write_bytes(b"\x00" * 64)
-    one_line_error(run(bogus, "--data", eval_store), 1, f"{bogus}: not an lmv model file")
+    one_line_error(run(bogus, "--data", eval_store), 1, f"{bogus}: not a PyTorch model file")
 
 
 def test_model_store_mismatch_with_json_error(eval_store, tiny_model, tmp_path):

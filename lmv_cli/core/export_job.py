@@ -126,7 +126,10 @@ def _validate(net, graph: Path, frames, store, scene, frame) -> list[Check]:
         inputs = example_inputs(net, padded_size(h, w, net.pad_multiple), seed=seed)
         checks.append(Check("random inputs", (h, w), validate_onnx(net, graph, inputs)))
     if store is not None:
+        from lmv_cli.core.store.reader import open_store
+
         inputs, name, t = store_inputs(net, store, scene, frame)
-        size = tuple(inputs["gbuffer"].shape[-2:])
-        checks.append(Check(f"{store} scene {name} frame {t}", size, validate_onnx(net, graph, inputs)))
+        found = open_store(store).scene(name)
+        checks.append(Check(f"{store} scene {name} frame {t}", (found.height, found.width),
+                            validate_onnx(net, graph, inputs)))
     return checks
