@@ -48,7 +48,7 @@ def test_empty_file_and_no_file_give_defaults(tmp_path):
     ("text", "message"),
     [
         ("modle: {}", r"unknown key 'modle' \(valid keys under the top level: model, data, train, loss\)"),
-        ("model: {presett: x}", r"unknown key 'model.presett' \(valid keys under model: preset, mv_gather, clamp, warp, compat, init, demodulate\)"),
+        ("model: {presett: x}", r"unknown key 'model.presett' \(valid keys under model: preset, mv_gather, clamp, warp, compat, init, demodulate, flow_unit, downscale\)"),
         ("train: {lr: abc}", r"'train.lr': expected float, got str \('abc'\)"),
         ("train: {epochs: 1.5}", r"'train.epochs': expected int, got float \(1.5\)"),
         ("train: {epochs: true}", r"'train.epochs': expected int, got bool"),

@@ -40,6 +40,7 @@ from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
 from lmv_cli.core.train.logs import RunLog, preview_image
+from lmv_cli.core.train.meta import train_resolution
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
 from lmv_cli.core.train.state import Progress, Window
@@ -261,7 +262,7 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
-                "data": self.data_meta, **extra}
+                "data": self.data_meta, "train_resolution": train_resolution(self.index, self.cfg.data.crop), **extra}
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:

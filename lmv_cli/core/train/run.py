@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from lmv_cli.core.config import Config, load_config
+from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.train import checkpoint as ckpt
@@ -61,8 +61,10 @@ def resume(path: str | Path, epochs: int | None = None, steps: int | None = None
     `steps` extend `train.epochs` / `train.max_steps` (written back to its config.yaml)."""
     run = find_run(path)
     overrides = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.max_steps={steps}"] * (steps is not None)
-    cfg = load_config(run.config, overrides)
     payload = ckpt.read_checkpoint(run.checkpoint)
+    # a run started before model.flow_unit / model.downscale existed keeps training the function it began
+    legacy = [f"model.{k}={v}" for k, v in LEGACY_MODEL_OPTIONS.items() if k not in (payload.get("model") or {})]
+    cfg = load_config(run.config, legacy + overrides)
     world = setup(cfg.train.device)
     try:
         saved = payload["progress"].get("world_size", 1)
