@@ -153,7 +153,6 @@ def test_bad_overrides_are_named(override, message):
         ("train.job_name=../x", r"train.job_name must be a non-empty relative name"),
         ("loss.sky=-1", r"loss.sky must be >= 0, got -1.0"),
         ("model.downscale=0", r"model.downscale must be >= 1, 'auto' or 'preset', got 0"),
-        ("model.warp=original", r"model.flow_unit 'pixels' needs model.warp 'exact'"),
     ],
 )
 def test_validate_rejects_cross_field_mistakes(override, message):

@@ -321,8 +321,6 @@ def _model_problems(m: ModelConfig) -> list[str]:
     problems = []
     if isinstance(m.downscale, int) and m.downscale < 1:
         problems.append(f"model.downscale must be >= 1, 'auto' or 'preset', got {m.downscale}")
-    if m.flow_unit == "pixels" and m.warp != "exact":
-        problems.append("model.flow_unit 'pixels' needs model.warp 'exact' (set flow_unit: ndc for warp 'original')")
     return problems
 
 

@@ -91,8 +91,8 @@ class FSNet(nn.Module):
     ):
         super().__init__()
         check_downscale(downscale, working_height, warp)
-        if flow_unit not in FLOW_UNITS or (flow_unit == "pixels" and warp != "exact"):
-            raise ConfigError(f"flow_unit: expected one of {FLOW_UNITS} ('pixels' needs warp 'exact'), got {flow_unit!r}")
+        if flow_unit not in FLOW_UNITS:
+            raise ConfigError(f"flow_unit: expected one of {FLOW_UNITS}, got {flow_unit!r}")
         if clamp not in CLAMP_MODES:
             raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
         if warp not in WARP_CONVENTIONS:
@@ -235,7 +235,7 @@ class FSNet(nn.Module):
         padded = tuple(net_gbuffer.shape[-2:])
         decoded = self.decoder(
             torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, net_mvs,
-            flow_to_ndc(self.flow_unit, padded, 1, net_gbuffer),
+            flow_to_ndc(self.flow_unit, net_gbuffer, 1),
         )
         net_size = tuple(-(-s // k) for s in (height, width))  # ceil: the pooled size
         flows = [(level, self._crop_flow(f, level, net_size, padded))
@@ -266,7 +266,7 @@ class FSNet(nn.Module):
         maps = torch.cat((*(f for _, f in decoded.flows[-4:]), decoded.residual[..., :net_h, :net_w]), dim=1)
         maps = F.interpolate(maps, scale_factor=float(factor), mode="bilinear")[..., :h, :w]
         smv0, smv_res, smv0_2, smv_res_2, residual = maps.split((2, 2, 2, 2, 3), dim=1)  # one pass for all
-        scale = flow_to_ndc(self.flow_unit, (h, w), factor, mv0)
+        scale = flow_to_ndc(self.flow_unit, mv0, factor)
         return decoded._replace(
             residual=residual,
             lmv1=self.decoder.learnable_mv(mv0, (smv0, smv_res), scale),

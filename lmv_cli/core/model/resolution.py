@@ -15,7 +15,8 @@ Flow unit. The decoder's learned flows (smv0, smv_res at every level, the head's
 "ndc" — NDC of the network's (padded) input, the released design: a value means a different number of
 pixels on a crop than on the full frame — or "pixels": a value v moves `v · FLOW_UNIT_PIXELS` pixels of
 the network's grid whatever the crop or frame size, so a crop trains exactly the function used on full
-frames. 64 px per unit keeps the magnitudes (tanh range, zero-flow loss) of NDC on a 128-px grid, the
+frames (exactly under the "exact" warp; under the released "original" grid, where NDC d moves
+d·(w−1)/2 px at a level w px wide, within (w−1)/w of that). 64 px per unit keeps the magnitudes (tanh range, zero-flow loss) of NDC on a 128-px grid, the
 scale the released loss weights were tuned at.
 """
 
@@ -61,12 +62,14 @@ def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     return F.avg_pool2d(x, factor, ceil_mode=True)
 
 
-def flow_to_ndc(unit: str, size: tuple[int, int], pixels_per_net_pixel: int, like: torch.Tensor) -> torch.Tensor | None:
-    """Factor (1, 2, 1, 1) that turns learned flows into NDC of a frame of `size` = (h, w) px whose
-    pixels are `1 / pixels_per_net_pixel` of a network pixel (1: the network's own padded frame; k: the
-    full frame of a network run at factor k). None for "ndc" flows, which need no conversion."""
+def flow_to_ndc(unit: str, frame: torch.Tensor, pixels_per_net_pixel: int) -> torch.Tensor | None:
+    """Factor (1, 2, 1, 1) that turns learned flows into NDC of the frame of the map `frame` (B, C, h, w)
+    whose pixels are `1 / pixels_per_net_pixel` of a network pixel (1: the network's own padded frame;
+    k: the full frame of a network run at factor k). None for "ndc" flows, which need no conversion.
+    The sizes are read as tensors (sums of ones, exact in float32) so a traced graph keeps H×W dynamic."""
     if unit == "ndc":
         return None
-    h, w = size
-    px = FLOW_UNIT_PIXELS * pixels_per_net_pixel
-    return torch.tensor([2.0 * px / w, 2.0 * px / h], dtype=like.dtype, device=like.device).view(1, 2, 1, 1)
+    h = torch.ones_like(frame[0, 0, :, 0], dtype=torch.float32).sum()
+    w = torch.ones_like(frame[0, 0, 0, :], dtype=torch.float32).sum()
+    px = 2.0 * FLOW_UNIT_PIXELS * pixels_per_net_pixel
+    return torch.stack((px / w, px / h)).to(frame.dtype).view(1, 2, 1, 1)
