@@ -38,7 +38,9 @@ from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs, validate_inputs
 from lmv_cli.core.model.lmv import resize_mv, warp_feature
 from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, mv_scale, pad_inputs, padded_size
-from lmv_cli.core.model.resolution import FLOW_UNITS, check_downscale, downsample, flow_to_ndc, working_factor
+from lmv_cli.core.model.resolution import (
+    FLOW_UNITS, check_downscale, crop_learned_flow, downsample, flow_to_ndc, working_factor,
+)
 from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, StreamState
 from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
@@ -238,7 +240,7 @@ class FSNet(nn.Module):
             flow_to_ndc(self.flow_unit, net_gbuffer, 1),
         )
         net_size = tuple(-(-s // k) for s in (height, width))  # ceil: the pooled size
-        flows = [(level, self._crop_flow(f, level, net_size, padded))
+        flows = [(level, crop_learned_flow(f, self.flow_unit, level, net_size, padded, self.warp))
                  for level, f in decoded.flows]  # levels of the network's own pyramid, as the loss weights them
         if k > 1:
             decoded = self._upsample(decoded._replace(flows=flows), x.merged_mv[0], k)
@@ -246,13 +248,6 @@ class FSNet(nn.Module):
         outputs.flows = flows
         outputs.stream = StreamedFeatures(decoded.features, gbuffer.skips).detached()
         return outputs, history
-
-    def _crop_flow(self, flow: torch.Tensor, level: int, size: tuple[int, int], padded: tuple[int, int]) -> torch.Tensor:
-        """A learned flow of the padded network frame, cropped to the unpadded one; NDC values are
-        re-expressed in the unpadded frame's NDC, pixel-unit values need no change."""
-        if self.flow_unit == "ndc":
-            return crop_flow(flow, level, size, padded, self.warp)
-        return flow[..., : -(-size[0] // 2**level), : -(-size[1] // 2**level)]
 
     def _upsample(self, decoded: DecoderResult, mv0: torch.Tensor, factor: int) -> DecoderResult:
         """The network's full-resolution outputs, made at 1/`factor`, brought to the (unpadded) frame of

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.model.padding import crop_flow
 
 FLOW_UNITS = ("ndc", "pixels")
 FLOW_UNIT_PIXELS = 64.0
@@ -73,3 +74,13 @@ def flow_to_ndc(unit: str, frame: torch.Tensor, pixels_per_net_pixel: int) -> to
     w = torch.ones_like(frame[0, 0, 0, :], dtype=torch.float32).sum()
     px = 2.0 * FLOW_UNIT_PIXELS * pixels_per_net_pixel
     return torch.stack((px / w, px / h)).to(frame.dtype).view(1, 2, 1, 1)
+
+
+def crop_learned_flow(
+    flow: torch.Tensor, unit: str, level: int, size: tuple[int, int], padded: tuple[int, int], warp: str
+) -> torch.Tensor:
+    """A level-L learned flow of the padded network frame, cropped to the unpadded frame `size`: NDC
+    values re-expressed in its NDC (`padding.crop_flow`), pixel-unit values unchanged."""
+    if unit == "ndc":
+        return crop_flow(flow, level, size, padded, warp)
+    return flow[..., : -(-size[0] // 2**level), : -(-size[1] // 2**level)]
