@@ -40,7 +40,6 @@ from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
 from lmv_cli.core.train.logs import RunLog, preview_image
-from lmv_cli.core.train.meta import train_resolution
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
 from lmv_cli.core.train.state import Progress, Window
@@ -58,10 +57,12 @@ class Trainer:
     """One run on one rank (module docstring). `model` is the bare network; DDP wraps it here."""
 
     def __init__(self, cfg: Config, index: DataIndex, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 run: RunDir, world: World, on_event: OnEvent | None = None, data_meta: dict | None = None):
+                 run: RunDir, world: World, on_event: OnEvent | None = None, data_meta: dict | None = None,
+                 model_meta: dict | None = None):
         self.cfg, self.index, self.model, self.optimizer = cfg, index, model, optimizer
         self.run, self.world, self.on_event = run, world, on_event
         self.data_meta = data_meta or {}
+        self.model_meta = model_meta or {}  # written into every model file's meta ("train_resolution")
         self.net = wrap(model, world)
         self.rollout = Rollout(self.net, reuse_encodings=False, convention=cfg.model.warp)
         self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.flips, cfg.train.seed)
@@ -262,7 +263,7 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
-                "data": self.data_meta, "train_resolution": train_resolution(self.index, self.cfg.data.crop), **extra}
+                "data": self.data_meta, **self.model_meta, **extra}
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:
