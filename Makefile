@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo_out
 
-.PHONY: demo test test-slow mutate bench clean
+.PHONY: demo test test-slow mutate bench clean data
 
 # torch goes in first and pinned: a loose requirement would pull a CUDA build and its packages.
 # An editable install makes setuptools warn, every time, that folders named like the package may shadow it
@@ -40,6 +40,55 @@ $(DEMO)/.exported: | $(VENV)/.installed
 $(DEMO)/.packed: $(DEMO)/.exported
 	$(LMV) pack $(DEMO)/export $(DEMO)/store.zarr --overwrite
 	touch $@
+
+# Training corpus (README "Training data: make data"): every `lmv synth` scene for many seeds, one store per
+# seed, plus optional Blender seeds; data outside the repo. Held out by construction: synth seed
+# HELDOUT_SEED (packed alone under $(DATA_DIR)/heldout/) and the Blender scene `crossing` (never rendered
+# here). One stamp per seed: an interrupted `make data` redoes only the seed it was on.
+# $(DATA_DIR)/train_stores.txt lists the training stores (one a line) when it finishes.
+DATA_DIR       ?= ../lmv-work/data
+DATA_SIZE      ?= 320x180
+DATA_WORKERS   ?= 1
+HELDOUT_SEED   := 7
+SYNTH_SEEDS    ?= $(shell seq 1 32)
+SYNTH_FRAMES   ?= 64
+BLENDER_SEEDS  ?=
+BLENDER_FRAMES ?= 48
+BLENDER_PY     ?= ../lmv-work/.venv-bpy/bin/python
+BLENDER_TOOL   ?= ../shared/tools/blender_capture/make_dataset.py
+TRAIN_SEEDS    := $(filter-out $(HELDOUT_SEED),$(SYNTH_SEEDS))
+BLENDER_TRAIN  := $(filter-out 0,$(BLENDER_SEEDS))
+STAMPS         := $(DATA_DIR)/stamps
+
+data: $(STAMPS)/heldout_synth_s$(HELDOUT_SEED) $(TRAIN_SEEDS:%=$(STAMPS)/synth_s%) \
+      $(BLENDER_TRAIN:%=$(STAMPS)/blender_s%)
+	ls -d $(TRAIN_SEEDS:%=$(DATA_DIR)/stores/synth_s%.zarr) \
+	    $(BLENDER_TRAIN:%=$(DATA_DIR)/stores/blender_s%.zarr) > $(DATA_DIR)/train_stores.txt
+	@echo "training stores: $(DATA_DIR)/train_stores.txt; held out: $(DATA_DIR)/heldout/synth_s$(HELDOUT_SEED).zarr"
+
+$(STAMPS)/synth_s%: | $(VENV)/.installed
+	rm -rf $(DATA_DIR)/tmp/synth_s$*
+	$(LMV) synth $(DATA_DIR)/tmp/synth_s$* --scene all --frames $(SYNTH_FRAMES) --size $(DATA_SIZE) --seed $* \
+	    --workers $(DATA_WORKERS)
+	$(LMV) pack $(DATA_DIR)/tmp/synth_s$* $(DATA_DIR)/stores/synth_s$*.zarr --overwrite --workers $(DATA_WORKERS)
+	rm -rf $(DATA_DIR)/tmp/synth_s$*
+	mkdir -p $(@D) && touch $@
+
+$(STAMPS)/heldout_synth_s%: | $(VENV)/.installed
+	rm -rf $(DATA_DIR)/tmp/heldout_s$*
+	$(LMV) synth $(DATA_DIR)/tmp/heldout_s$* --scene all --frames 32 --size $(DATA_SIZE) --seed $* --workers $(DATA_WORKERS)
+	$(LMV) pack $(DATA_DIR)/tmp/heldout_s$* $(DATA_DIR)/heldout/synth_s$*.zarr --overwrite --workers $(DATA_WORKERS)
+	rm -rf $(DATA_DIR)/tmp/heldout_s$*
+	mkdir -p $(@D) && touch $@
+
+# Blender Cycles, about 2.5 s per 320x180 frame on 2 cores: only the seeds named in BLENDER_SEEDS (>= 1)
+$(STAMPS)/blender_s%: | $(VENV)/.installed
+	rm -rf $(DATA_DIR)/tmp/blender_s$*
+	$(BLENDER_PY) $(BLENDER_TOOL) --scenes courtyard,corridor,glasshouse --frames $(BLENDER_FRAMES) \
+	    --size $(DATA_SIZE) --seed-offset $* --out $(DATA_DIR)/tmp/blender_s$*
+	$(LMV) pack $(DATA_DIR)/tmp/blender_s$* $(DATA_DIR)/stores/blender_s$*.zarr --overwrite --workers $(DATA_WORKERS)
+	rm -rf $(DATA_DIR)/tmp/blender_s$* $(DATA_DIR)/tmp/_raw_blender_s$*
+	mkdir -p $(@D) && touch $@
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -n 2

@@ -48,7 +48,7 @@ def test_empty_file_and_no_file_give_defaults(tmp_path):
     ("text", "message"),
     [
         ("modle: {}", r"unknown key 'modle' \(valid keys under the top level: model, data, train, loss\)"),
-        ("model: {presett: x}", r"unknown key 'model.presett' \(valid keys under model: preset, mv_gather, clamp, warp, compat, init, demodulate\)"),
+        ("model: {presett: x}", r"unknown key 'model.presett' \(valid keys under model: preset, mv_gather, clamp, warp, compat, init, demodulate, flow_unit, downscale\)"),
         ("train: {lr: abc}", r"'train.lr': expected float, got str \('abc'\)"),
         ("train: {epochs: 1.5}", r"'train.epochs': expected int, got float \(1.5\)"),
         ("train: {epochs: true}", r"'train.epochs': expected int, got bool"),
@@ -61,6 +61,9 @@ def test_empty_file_and_no_file_give_defaults(tmp_path):
         ("model: {mv_gather: linear}", r"'model.mv_gather': expected one of 'nearest', 'bilinear', got 'linear'"),
         ("model: 3", r"'model' must be a mapping, got int"),
         ("train: {lr: null}", r"'train.lr': expected float, got null"),
+        ("model: {flow_unit: px}", r"'model.flow_unit': expected one of 'pixels', 'ndc', got 'px'"),
+        ("model: {downscale: big}", r"'model.downscale': expected int or 'auto' or 'preset', got str \('big'\)"),
+        ("model: {downscale: 1.5}", r"'model.downscale': expected int or 'auto' or 'preset', got float"),
     ],
 )
 def test_bad_keys_and_types_are_named(tmp_path, text, message):
@@ -149,6 +152,7 @@ def test_bad_overrides_are_named(override, message):
         ("train.betas=[0.9, 1.0]", r"train.betas must be in \[0, 1\)"),
         ("train.job_name=../x", r"train.job_name must be a non-empty relative name"),
         ("loss.sky=-1", r"loss.sky must be >= 0, got -1.0"),
+        ("model.downscale=0", r"model.downscale must be >= 1, 'auto' or 'preset', got 0"),
     ],
 )
 def test_validate_rejects_cross_field_mistakes(override, message):
@@ -176,3 +180,17 @@ def test_build_model_passes_preset_and_options():
     assert model.clamp == "batch" and model.decoder.mv_gather == "bilinear"
     with pytest.raises(ConfigError, match=r"'model.preset': unknown preset 'big' \(presets: fsnet, "):
         build_model(ModelConfig(preset="big"))
+
+
+def test_flow_unit_and_downscale_options():
+    """New configs learn pixel-unit flows at a chosen factor; `--set` takes a fixed integer factor;
+    compat original is the released NDC unit at full resolution; old stored dicts mean NDC + preset."""
+    from lmv_cli.core.config import with_legacy_defaults
+
+    assert (Config().model.flow_unit, Config().model.downscale) == ("pixels", "auto")
+    assert load_config(None, ["model.downscale=3"]).model.downscale == 3
+    assert load_config(None, ["model.downscale=preset", "model.flow_unit=ndc", "model.warp=original"]).model.warp == "original"
+    released = load_config(None, ["model.compat=original"]).model
+    assert (released.flow_unit, released.downscale, released.warp) == ("ndc", 1, "original")
+    assert with_legacy_defaults({"preset": "fsnet_lite"}) == {"preset": "fsnet_lite", "flow_unit": "ndc", "downscale": "preset"}
+    assert with_legacy_defaults({"flow_unit": "pixels", "downscale": 2})["downscale"] == 2

@@ -77,8 +77,16 @@ def test_streamed_state_and_cached_encodings_at_network_size():
 
 
 def test_downscale_options_are_checked():
-    with pytest.raises(ConfigError, match=r"downscale: expected one of \(1, 2\)"):
-        FSNet(downscale=4)
+    with pytest.raises(ConfigError, match=r"downscale: expected an integer >= 1, got 0"):
+        FSNet(downscale=0)
+    with pytest.raises(ConfigError, match=r"downscale: expected an integer >= 1, got 2.5"):
+        FSNet(downscale=2.5)
+    with pytest.raises(ConfigError, match="working height.*got 0"):
+        FSNet(working_height=0)
+    with pytest.raises(ConfigError, match="needs warp 'exact'"):
+        FSNet(warp="original", working_height=90)
+    with pytest.raises(ConfigError, match="flow_unit.*got 'px'"):
+        FSNet(flow_unit="px")
     with pytest.raises(ConfigError, match="needs warp 'exact'"):
         FSNet.from_preset("fsnet_lite", warp="original")
     assert FSNet.from_preset("fsnet_lite").pad_multiple == 32

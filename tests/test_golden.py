@@ -158,7 +158,7 @@ def test_streamed_case_matches_the_released_network_in_both_passes():
 # ----------------------------------------------------------------------------------------------- negative controls
 
 
-def _lmv_head_input(self, t, mv0, previous):
+def _lmv_head_input(self, t, mv0, previous, flow_scale=None):
     """lmv's former head input, cat(smv0, smv_res, t[:, 4:]) (the deviation issue 10 removed)."""
     smv0, smv_res = self._flows(t, 1, [previous])[0]
     lmv1 = self.learnable_mv(mv0, (smv0, smv_res))

@@ -75,6 +75,7 @@ def test_tiny_run_writes_the_run_directory(eval_store, tmp_path):
             assert set(v[n]) == {"model", "warp", "repeat"} and all(np.isfinite(v[n][m]["psnr"]) for m in v[n])
     model, mcfg, meta = load_model(run / "model" / "best.pt")
     assert mcfg == cfg.model and meta["step"] in (6, 8) and meta["val"]["n1"]["model"]["psnr"] > 0
+    assert meta["train_resolution"] == {"frame": [48, 32], "crop": [32, 32]}  # eval_store scenes, tiny.yaml crop
     assert load_model(run / "model" / "last.pt")[2]["step"] == 8
     payload = torch.load(run / "checkpoint" / "checkpoint.pt", weights_only=True)
     assert payload["progress"]["step"] == 8 and payload["progress"]["world_size"] == 1

@@ -37,6 +37,13 @@ class ModelConfig:
     compat: Literal["none", "original"] = "none"  # original: sets mv_gather, clamp, warp to the released network's
     init: Literal["warp", "random"] = "warp"  # warp: untrained net = rendered-MV warp; random: PyTorch default only
     demodulate: bool = True  # residual on the BRDF-demodulated light, re-modulated by the current BRDF (released)
+    # pixels: learned flows count pixels of the network's grid, the same function on a crop and a full frame;
+    # ndc: NDC of the network's input (released; a crop's flows mean other pixel sizes on the full frame)
+    flow_unit: Literal["pixels", "ndc"] = "pixels"
+    # auto: the preset's factor while training, then at run time the factor that brings the input closest to
+    # the pixel density the model was trained at (model file meta "train_resolution"); preset: the preset's
+    # fixed factor (model files written before this option); or a fixed integer factor >= 1
+    downscale: int | Literal["auto", "preset"] = "auto"
 
     def __post_init__(self) -> None:
         if self.compat == "original":  # the one switch for the released behaviour; it wins over the three options
@@ -44,8 +51,19 @@ class ModelConfig:
                 object.__setattr__(self, key, value)
 
 
-ORIGINAL_MODEL_OPTIONS = {"mv_gather": "nearest", "clamp": "batch", "warp": "original", "demodulate": True}
+ORIGINAL_MODEL_OPTIONS = {
+    "mv_gather": "nearest", "clamp": "batch", "warp": "original", "demodulate": True, "flow_unit": "ndc", "downscale": 1,
+}
 """The result-changing options under which the `fsnet` preset computes the released network's function."""
+
+LEGACY_MODEL_OPTIONS = {"flow_unit": "ndc", "downscale": "preset"}
+"""What model files and checkpoints written before these options existed meant (keys they lack)."""
+
+
+def with_legacy_defaults(model: dict[str, Any]) -> dict[str, Any]:
+    """A stored `ModelConfig` dict with `LEGACY_MODEL_OPTIONS` for the keys it lacks: an old file keeps
+    its function (NDC flows, the preset's fixed downscale) although new configs default otherwise."""
+    return {**LEGACY_MODEL_OPTIONS, **model}
 
 
 @dataclass(frozen=True)
@@ -112,7 +130,8 @@ class Config:
 
     def validate(self) -> None:
         """Check the rules that span fields; raise one `ConfigError` listing every violation."""
-        problems = _data_problems(self.data) + _train_problems(self.train) + _loss_problems(self.loss)
+        problems = _model_problems(self.model) + _data_problems(self.data) + _train_problems(self.train)
+        problems += _loss_problems(self.loss)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
 
@@ -231,7 +250,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        return _coerce(value, inner[0], key) if len(inner) == 1 else _coerce_either(value, inner, key)
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, args))}, got {value!r}")
@@ -239,6 +258,17 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if origin is tuple:
         return _coerce_tuple(value, args, key)
     return _coerce_scalar(value, hint, key)
+
+
+def _coerce_either(value: Any, hints: list, key: str) -> Any:
+    """The first of several types that `value` passes (`int | Literal["auto", "preset"]`)."""
+    for hint in hints:
+        try:
+            return _coerce(value, hint, key)
+        except ConfigError:
+            continue
+    names = [hint.__name__ if isinstance(hint, type) else " or ".join(map(repr, typing.get_args(hint))) for hint in hints]
+    raise ConfigError(f"'{key}': expected {' or '.join(names)}, got {_describe(value)}")
 
 
 def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
@@ -285,6 +315,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _model_problems(m: ModelConfig) -> list[str]:
+    problems = []
+    if isinstance(m.downscale, int) and m.downscale < 1:
+        problems.append(f"model.downscale must be >= 1, 'auto' or 'preset', got {m.downscale}")
+    return problems
 
 
 def _data_problems(d: DataConfig) -> list[str]:

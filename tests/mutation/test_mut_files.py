@@ -93,24 +93,6 @@ def lite_file(lite, tmp_path):
 # --- save_model ----------------------------------------------------------------------------------------------
 
 
-def test_save_model_payload_fields(tmp_path):
-    model, cfg = _tiny(), ModelConfig(**LITE)
-    out = save_model(str(tmp_path / "a.pt"), model, cfg, {"step": 3})
-    assert out == tmp_path / "a.pt" and isinstance(out, Path)
-    p = _raw(out)
-    assert set(p) == {"format", "format_version", "lmv_version", "model", "state_dict", "meta"}
-    assert p["format"] == "lmv-model"
-    assert p["format_version"] == 1
-    assert p["lmv_version"] == "0.1.0"
-    assert p["model"] == LITE
-    assert p["meta"] == {"step": 3}
-    assert list(p["state_dict"]) == ["count", "lin.weight", "lin.bias"]
-    assert p["state_dict"]["lin.weight"].dtype == torch.float32
-    assert p["state_dict"]["count"].dtype == torch.int64
-    assert torch.equal(p["state_dict"]["lin.weight"], model.lin.weight.detach())
-    assert torch.equal(p["state_dict"]["count"], torch.tensor([7]))
-
-
 def test_save_model_without_meta_stores_an_empty_dict(tmp_path):
     p = _raw(save_model(tmp_path / "a.pt", _tiny(), ModelConfig()))
     assert p["meta"] == {}
@@ -389,26 +371,6 @@ def test_load_model_meta_absent_or_none(lite_file):
     assert load_model(lite_file)[2] == {}
 
 
-def test_load_model_config_errors_are_checkpoint_errors(lite_file):
-    p = _raw(lite_file)
-    p["model"] = {**LITE, "preset": "nope"}
-    torch.save(p, lite_file)
-    e = _msg(load_model, lite_file)
-    assert e.message == (
-        "model configuration: 'model.preset': unknown preset 'nope' (presets: fsnet, fsnet_lite, fsnet_small)"
-    )
-    assert e.path == lite_file and e.__cause__ is None and e.__suppress_context__
-    p["model"] = {**LITE, "colour": 1}
-    torch.save(p, lite_file)
-    e = _msg(load_model, lite_file)
-    assert e.message.startswith("model configuration: ") and "colour" in e.message
-    assert e.path == lite_file
-    p["model"] = {**LITE, "warp": "original"}  # refused by the network itself (build_model)
-    torch.save(p, lite_file)
-    e = _msg(load_model, lite_file)
-    assert e.message == "model configuration: downscale: expected one of (1, 2) (2 needs warp 'exact'), got 2"
-
-
 def test_load_model_checks_the_weights(lite_file):
     p = _raw(lite_file)
     del p["state_dict"]["history_encoder.input_block.conv1.weight"]
@@ -571,15 +533,6 @@ def _check_bundled(out: Path, source: Path, model: nn.Module) -> None:
         assert torch.equal(v, own[k].half().float())
 
 
-def test_bundle_run_directory(lite, tmp_path):
-    model, cfg = lite
-    run = tmp_path / "run"
-    save_model(run / "model" / "best.pt", model, cfg, {"step": 5, "val": {"psnr": 30.5}})
-    out = tmp_path / "o" / "b.pt"
-    assert bundle_mod.bundle(str(run), out) == out
-    _check_bundled(out, run / "model" / "best.pt", model)
-
-
 def test_bundle_default_output_is_the_package_asset(lite_file, monkeypatch, tmp_path):
     seen = {}
 
@@ -591,18 +544,6 @@ def test_bundle_default_output_is_the_package_asset(lite_file, monkeypatch, tmp_
     assert bundle_mod.bundle(lite_file) == tmp_path / "x"
     assert seen["out"] == files.BUNDLED_PATH and seen["half"] is True
     assert seen["meta"]["bundled_from"] == str(lite_file)
-
-
-def test_main_writes_and_reports(lite, lite_file, tmp_path, capsys):
-    model, _ = lite
-    out = tmp_path / "out.pt"
-    bundle_mod.main([str(lite_file), "--out", str(out)])
-    _check_bundled(out, lite_file, model)
-    size = out.stat().st_size
-    assert 0.5e6 < size < 0.9e6  # 352,241 fp16 parameters
-    line = capsys.readouterr().out
-    assert line == f"wrote {out} ({size / 1e6:.1f} MB)\n"
-    assert line.endswith(" (0.7 MB)\n")
 
 
 @pytest.mark.parametrize("size,shown", [(750_000, "0.8"), (1_050_000, "1.1"), (749_999, "0.7")])

@@ -126,24 +126,3 @@ def test_downscale_one_returns_the_map_itself():
     assert FSNet(**{**PRESETS["fsnet_small"]}).at_network(x, motion=True) is x
 
 
-def test_upsample_is_bilinear_for_residual_and_flows():
-    """Network frame 1×2, full frame 2×4: a residual [0, 4] becomes [0, 1, 3, 4] on each row (pixel
-    centres, edge-clamped), not nearest [0, 0, 4, 4]; with smv0 = 0 the learnable MV is the rendered MV
-    plus the upsampled smv_res."""
-    net = lite()
-    row = torch.tensor([0.0, 4.0]).view(1, 1, 1, 2)
-    residual = F.pad(row.expand(1, 3, 1, 2), (0, 14, 0, 15))  # padded network frame, 16×16
-    zero = torch.zeros(1, 2, 1, 2)
-    smv_res = torch.cat((row, -row), dim=1) / 8  # x: [0, 0.5], y: [0, -0.5]
-    flows = [(1, torch.zeros(1, 2, 1, 1)), (0, zero), (0, smv_res), (0, zero), (0, zero)]
-    decoded = DecoderResult(residual, torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16), flows, ())
-    mv0 = torch.zeros(1, 2, 2, 4)
-    mv0[:, 0] = 0.25
-    out = net._upsample(decoded, mv0)
-    up = torch.tensor([0.0, 1.0, 3.0, 4.0]).expand(2, 4)
-    assert out.residual.shape == (1, 3, 2, 4)
-    for c in range(3):
-        torch.testing.assert_close(out.residual[0, c], up, rtol=0, atol=1e-6)
-    torch.testing.assert_close(out.lmv1[0, 0], 0.25 + up / 8, rtol=0, atol=1e-6)
-    torch.testing.assert_close(out.lmv1[0, 1], -up / 8, rtol=0, atol=1e-6)
-    torch.testing.assert_close(out.lmv2, mv0, rtol=0, atol=1e-6)

@@ -148,44 +148,6 @@ def test_check_data_passes_the_data_config(env):
     assert env["log"] == [("index", ("a.zarr", "b.zarr"))]
 
 
-def test_train_calls_in_order_and_returns(env, monkeypatch):
-    monkeypatch.chdir(env["tmp"])
-    cfg = _cfg("train.threads=3")
-    res = R.train(cfg)
-    log = env["log"]
-    absa, absb = str(env["tmp"] / "a.zarr"), str(env["tmp"] / "b.zarr")
-    assert _names(log) == ["setup", "index", "create_run", "broadcast", "threads", "seed", "build_model",
-                           "adamw", "open_store", "signature", "trainer", "teardown"]
-    assert log[0] == ("setup", "cpu")
-    assert log[1] == ("index", (absa, absb))
-    assert log[2][1].data.stores == (absa, absb)
-    assert log[2][1].train.seed == 11
-    assert log[3] == ("broadcast", str(env["run_dir"]), env["world"])
-    assert log[4] == ("threads", 3)
-    assert log[5] == ("seed", 11)
-    assert log[6] == ("build_model", cfg.model)
-    assert log[7] == ("adamw", ["p"], 0.003, (0.5, 0.75), 0.25)
-    assert log[8] == ("open_store", absa)
-    assert log[9] == ("signature", "STORE")
-    assert log[11] == ("teardown", env["world"])
-    assert env["model"].calls == [("to", torch.device("cpu")), "train"]
-    (t,) = env["trainers"]
-    a = t.args
-    assert len(a) == 8
-    assert a[0].data.stores == (absa, absb) and a[0].train.threads == 3
-    assert a[1] is env["index"]
-    assert a[2] is env["model"]
-    assert a[3] == "OPT"
-    assert a[4] == RunDir(env["run_dir"])
-    assert a[5] is env["world"]
-    assert a[6] is None
-    assert a[7] == {"sig": "STORE"}
-    assert t.restored is None
-    assert t.calls == ["fit", "close"]
-    assert res == R.TrainResult(env["run_dir"], Progress(step=5, epoch=2), 77, 1, True)
-    assert cfg.data.stores == ("a.zarr", "b.zarr")  # the caller's config is untouched
-
-
 def test_train_passes_on_event_and_non_main_rank(env):
     env["world"] = World(rank=1, size=2)
     ev = lambda e: None  # noqa: E731

@@ -47,7 +47,7 @@ def load_models(
     it in the predictor of the chosen precision and backend (`infer.backends.prepare`: `auto` is the
     fastest measured path that keeps accuracy on this machine), and name it for reports (`_name`, made
     unique with #k). A store at another resolution than the model's training frames (more than 2× in W
-    or H) gives an `LmvWarning` naming both sizes."""
+    or H) gives an `LmvWarning` naming both sizes, unless the model adapts (`adapts_to_resolution`)."""
     from lmv_cli.core.infer.backends import prepare
 
     loaded: list[LoadedModel] = []
@@ -55,12 +55,19 @@ def load_models(
         path = resolve_model(spec)
         model, _, meta = load_model(path, device)
         check_model_store(model, meta, store, path)
-        note = resolution_note(meta, store)
+        note = None if adapts_to_resolution(model) else resolution_note(meta, store)
         if note is not None:
             warnings.warn(f"{path}: {note}", LmvWarning, stacklevel=2)
         predictor = prepare(model, precision, backend, device)
         loaded.append(LoadedModel(_name(spec, path, meta, [m.name for m in loaded]), predictor, path))
     return loaded
+
+
+def adapts_to_resolution(model: torch.nn.Module) -> bool:
+    """Whether the network runs at its trained pixel density at any input size (`downscale: auto` with a
+    recorded training resolution and flows in pixels of its grid, docs/model.md#flow-units-and-working-resolution):
+    such a model needs no resolution warning."""
+    return getattr(model, "flow_unit", "ndc") == "pixels" and getattr(model, "working_height", None) is not None
 
 
 def trained_frame_size(meta: Mapping) -> tuple[int, int] | None:

@@ -11,7 +11,9 @@ At full resolution only history frame 0 gets flows (→ LMV1, which warps the op
 the output head reads the *raw* output of the last decoder block (as the released network: its first 4
 channels are the pre-tanh flow logits that LMV1 is made of) and returns a 3-channel residual and two raw
 flow increments that refine LMV1's flows into LMV2, which warps the translucency layers. Every warp and
-gather follows the warp convention `warp` ("exact" or "original", `warp.py`).
+gather follows the warp convention `warp` ("exact" or "original", `warp.py`). Flows stay in their
+learned unit (`resolution.py`: NDC, or pixels of the network's grid / 64) and become NDC only where an
+LMV is formed (`flow_scale`): the pyramid, the re-injected flows and the zero-flow loss see the unit.
 """
 
 from __future__ import annotations
@@ -98,10 +100,12 @@ class Decoder(nn.Module):
         history_skips: Sequence[tuple[torch.Tensor, ...]],
         gbuffer_skips: tuple[torch.Tensor, ...],
         mvs: Sequence[torch.Tensor],
+        flow_scale: torch.Tensor | None = None,
     ) -> DecoderResult:
         """Decode. bottleneck: (B, n·48 + 48, H/16, W/16), the warped history bottlenecks and the G-buffer
         bottleneck; history_skips[k]: gated skips of frame k at 1/2, 1/4, 1/8; gbuffer_skips: the current
-        G-buffer skips at 1/2, 1/4, 1/8; mvs[k]: rendered merged MV (B, 2, H, W) from frame t−1−k to t.
+        G-buffer skips at 1/2, 1/4, 1/8; mvs[k]: rendered merged MV (B, 2, H, W) from frame t−1−k to t;
+        flow_scale: (1, 2, 1, 1) NDC per learned-flow unit (None: the flows are NDC).
         """
         t = self.blocks[0](bottleneck)  # (B, 96, H/8, W/8)
         features, flows, previous = [t], [], None
@@ -109,7 +113,7 @@ class Decoder(nn.Module):
             level = 4 - j
             pairs = self._flows(t, self.history_frames, previous)
             size = tuple(t.shape[-2:])
-            lmvs = [self.learnable_mv(resize_mv(mv, size), pair) for mv, pair in zip(mvs, pairs)]
+            lmvs = [self.learnable_mv(resize_mv(mv, size), pair, flow_scale) for mv, pair in zip(mvs, pairs)]
             warped = [warp_feature(history_skips[k][level - 1], lmv, convention=self.warp) for k, lmv in enumerate(lmvs)]
             smv0s, smv_ress = [p[0] for p in pairs], [p[1] for p in pairs]
             rest = t[:, FLOWS_PER_FRAME * self.history_frames :]
@@ -118,25 +122,28 @@ class Decoder(nn.Module):
                 features.append(t)
             flows += [(level, f) for pair in pairs for f in pair]
             previous = pairs
-        residual, lmv1, lmv2, head_flows = self._full_resolution(t, mvs[0], previous[0])
+        residual, lmv1, lmv2, head_flows = self._full_resolution(t, mvs[0], previous[0], flow_scale)
         return DecoderResult(residual, lmv1, lmv2, flows + head_flows, tuple(reversed(features)))
 
     def _full_resolution(
-        self, t: torch.Tensor, mv0: torch.Tensor, previous: Flow
+        self, t: torch.Tensor, mv0: torch.Tensor, previous: Flow, flow_scale: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, torch.Tensor]]]:
         """Level 0, history frame 0 only: LMV1, the output head, LMV2 (docs/model.md#forward-pass, steps 6–8). The head
         reads the raw block output t, as the released network (not the flows made from it)."""
         smv0, smv_res = self._flows(t, 1, [previous])[0]
-        lmv1 = self.learnable_mv(mv0, (smv0, smv_res))
+        lmv1 = self.learnable_mv(mv0, (smv0, smv_res), flow_scale)
         head = self.head(t)
         residual, raw_smv0, raw_smv_res = head.split(HEAD_OUTPUTS, dim=1)
         smv0_2 = smv0 + torch.tanh(raw_smv0)
         smv_res_2 = smv_res + torch.tanh(raw_smv_res)
-        lmv2 = self.learnable_mv(mv0, (smv0_2, smv_res_2))
+        lmv2 = self.learnable_mv(mv0, (smv0_2, smv_res_2), flow_scale)
         return residual, lmv1, lmv2, [(0, smv0), (0, smv_res), (0, smv0_2), (0, smv_res_2)]
 
-    def learnable_mv(self, mv: torch.Tensor, flow: Flow) -> torch.Tensor:
-        """The learnable MV of one history frame at one level, with this decoder's gather and convention."""
+    def learnable_mv(self, mv: torch.Tensor, flow: Flow, flow_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The learnable MV (NDC) of one history frame at one level, with this decoder's gather and
+        convention; `flow_scale` (1, 2, 1, 1) turns flows of another unit into NDC first."""
+        if flow_scale is not None:
+            flow = (flow[0] * flow_scale, flow[1] * flow_scale)
         return learnable_mv(mv, *flow, mode=self.mv_gather, convention=self.warp)
 
     def flow_logit_channels(self, block: int) -> int:

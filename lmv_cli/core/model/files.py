@@ -8,7 +8,12 @@ A model file is a plain dict of tensors and plain values, written atomically and
     lmv_version     the lmv that wrote it
     model           the `ModelConfig` as a dict (preset and every result-changing option)
     state_dict      parameter name -> tensor (float32, or float16 for small shipped files)
-    meta            free-form plain data: where it came from, step, validation figures
+    meta            free-form plain data: where it came from, step, validation figures, and
+                    "train_resolution": {"frame": [W, H], "crop": [w, h] or null}, the pixel density
+                    the network was trained at (`downscale: auto` runs it at that density)
+
+Files written before `model.flow_unit` / `model.downscale` existed lack those keys and load with the
+values they meant (`config.LEGACY_MODEL_OPTIONS`: NDC flows, the preset's fixed factor).
 
 `resolve_model(spec)` turns what a user types as MODEL (a model file, a run directory, a job directory,
 or `bundled`) into a model file path; `load_model` checks and builds it.
@@ -26,7 +31,7 @@ from typing import Any
 import torch
 
 from lmv_cli import __version__
-from lmv_cli.core.config import ModelConfig, model_config_from_dict
+from lmv_cli.core.config import ModelConfig, model_config_from_dict, with_legacy_defaults
 from lmv_cli.core.errors import CheckpointError, ConfigError
 
 MODEL_FORMAT = "lmv-model"
@@ -178,13 +183,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[to
 
     path = Path(path)
     payload = read_model_file(path)
+    meta = dict(payload.get("meta") or {})
     try:
-        cfg = model_config_from_dict(payload["model"])
-        model = build_model(cfg)
+        cfg = model_config_from_dict(with_legacy_defaults(payload["model"]))
+        model = build_model(cfg, meta.get("train_resolution"))
     except ConfigError as e:
         raise CheckpointError(f"model configuration: {e.message}", path=path) from None
     load_state_dict_strict(model, payload["state_dict"], path)
-    return model.to(device).eval(), cfg, dict(payload.get("meta") or {})
+    return model.to(device).eval(), cfg, meta
 
 
 def load_state_dict_strict(model: torch.nn.Module, state: dict[str, Any], path: str | Path | None = None) -> None:

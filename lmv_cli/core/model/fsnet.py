@@ -18,9 +18,11 @@ Result-changing choices are options: `mv_gather` ("nearest" as the original; "bi
 NDC motion d moves d·W/2 pixels, the exact meaning of UE4 velocity; "original" reproduces the released
 grid (`linspace(−1, 1, W)`, `align_corners=True`: d moves d·(W−1)/2 pixels at every pyramid level).
 `init_as_warp_()` makes an untrained network predict the rendered-MV warp of the previous frame.
-`downscale=2` (preset `fsnet_lite`) runs the whole network on 2×2-averaged inputs and brings its
+`downscale=k` (preset `fsnet_lite`: 2) runs the whole network on k×k-averaged inputs and brings its
 full-resolution outputs back by upsampling the learned flows and the residual; LMV1/LMV2 are then formed
-from the full-resolution rendered MV and everything is composed on the full frame (`_upsample`).
+from the full-resolution rendered MV and everything is composed on the full frame (`_upsample`). With a
+`working_height` the factor is chosen per input size, and `flow_unit="pixels"` makes the learned flows
+mean the same pixels on a crop and on a full frame (`resolution.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from lmv_cli.core.model.encoder import FSNET_WIDTHS, Encoder, Encoding
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs, validate_inputs
 from lmv_cli.core.model.lmv import resize_mv, warp_feature
 from lmv_cli.core.model.padding import PAD_MULTIPLE, crop_flow, mv_scale, pad_inputs, padded_size
+from lmv_cli.core.model.resolution import (
+    FLOW_UNITS, check_downscale, crop_learned_flow, downsample, flow_to_ndc, working_factor,
+)
 from lmv_cli.core.model.streaming import FeatureStreaming, StreamedFeatures, StreamState
 from lmv_cli.core.model.warp import WARP_CONVENTIONS
 
@@ -54,7 +59,6 @@ PRESETS: dict[str, dict] = {
         downscale=2,
     ),
 }
-DOWNSCALES = (1, 2)
 CLAMP_MODES = ("per_sample", "batch")
 HISTORY_CHANNELS = 10
 """History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (docs/model.md#encoders)."""
@@ -84,10 +88,13 @@ class FSNet(nn.Module):
         warp: str = "exact",
         demodulate: bool = True,
         downscale: int = 1,
+        flow_unit: str = "ndc",
+        working_height: int | None = None,
     ):
         super().__init__()
-        if downscale not in DOWNSCALES or (downscale > 1 and warp != "exact"):
-            raise ConfigError(f"downscale: expected one of {DOWNSCALES} (2 needs warp 'exact'), got {downscale!r}")
+        check_downscale(downscale, working_height, warp)
+        if flow_unit not in FLOW_UNITS:
+            raise ConfigError(f"flow_unit: expected one of {FLOW_UNITS}, got {flow_unit!r}")
         if clamp not in CLAMP_MODES:
             raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
         if warp not in WARP_CONVENTIONS:
@@ -102,6 +109,8 @@ class FSNet(nn.Module):
         self.warp = warp
         self.demodulate = demodulate
         self.downscale = downscale
+        self.flow_unit = flow_unit
+        self.working_height = working_height  # the trained grid height: factor chosen per input (resolution.py)
         self.history_encoder = Encoder(history_channels, tuple(widths))
         self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
         skips = self.history_encoder.skip_channels
@@ -125,17 +134,20 @@ class FSNet(nn.Module):
         flat ONNX step takes inputs padded to this)."""
         return PAD_MULTIPLE * self.downscale
 
-    def at_network(self, x: torch.Tensor, *, motion: bool = False) -> torch.Tensor:
-        """A map of the (with `downscale=1`: already padded) frame at the network's resolution: with
-        `downscale=2`, means of 2×2 pixels, then padded to multiples of 16 (`motion`: an NDC field,
-        rescaled to the padded frame as `pad_inputs` does). NDC values keep their meaning under the
-        downsampling, so motion fields need no other change."""
-        if self.downscale == 1:
+    def factor(self, height: int) -> int:
+        """The factor the network runs at for inputs `height` px high: `downscale`, or with a
+        `working_height` the integer that brings the input closest to it (`resolution.working_factor`)."""
+        return working_factor(height, self.downscale, self.working_height)
+
+    def at_network(self, x: torch.Tensor, *, motion: bool = False, factor: int | None = None) -> torch.Tensor:
+        """A map of the (with factor 1: already padded) frame at the network's resolution: with factor
+        k > 1 (default `downscale`), means of k×k pixels, then padded to multiples of 16 (`motion`: an
+        NDC field, rescaled to the padded frame as `pad_inputs` does). NDC values keep their meaning
+        under the downsampling, so motion fields need no other change."""
+        factor = self.downscale if factor is None else factor
+        if factor == 1:
             return x
-        if x.shape[-2] % 2 or x.shape[-1] % 2:
-            x = F.avg_pool2d(x, 2, ceil_mode=True)  # odd sizes: the last row/column averages what it covers
-        else:  # the same 2×2 means (bilinear at scale 1/2 samples each 2×2 block's centre), 2.7× faster on CPU
-            x = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
+        x = downsample(x, factor)
         h, w = x.shape[-2:]
         ph, pw = padded_size(h, w)
         if (ph, pw) == (h, w):
@@ -198,22 +210,23 @@ class FSNet(nn.Module):
         cached = tuple(Encoding(tuple(s.detach() for s in e.skips), e.bottleneck.detach()) for e in encodings)
         return outputs, StreamState(state.streams, cached).push(outputs.stream)
 
-    def encode_history(self, frame: HistoryFrame, streamed: StreamedFeatures | None) -> Encoding:
+    def encode_history(self, frame: HistoryFrame, streamed: StreamedFeatures | None, factor: int | None = None) -> Encoding:
         """History encoder + streaming gates for one (padded) history frame (docs/model.md#forward-pass, steps 1, 3)."""
-        encoding = self.history_encoder(self.at_network(frame.encoder_input()))
+        encoding = self.history_encoder(self.at_network(frame.encoder_input(), factor=factor))
         return Encoding(self.streaming(encoding.skips, streamed), encoding.bottleneck)
 
     def _predict(self, inputs: NetInputs, state: StreamState) -> tuple[NetOutputs, list[Encoding]]:
-        """The pipeline of docs/model.md#forward-pass on the padded frame, cropped back at the end. With `downscale=2`
+        """The pipeline of docs/model.md#forward-pass on the padded frame, cropped back at the end. With a factor k > 1
         the network pads at its own resolution and the composition runs on the unpadded frame."""
         _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
-        x = pad_inputs(inputs, PAD_MULTIPLE, self.warp) if self.downscale == 1 else inputs
-        net_gbuffer = self.at_network(x.gbuffer)
-        net_mvs = [self.at_network(mv, motion=True) for mv in x.merged_mv]
+        k = self.factor(height)
+        x = pad_inputs(inputs, PAD_MULTIPLE, self.warp) if k == 1 else inputs
+        net_gbuffer = self.at_network(x.gbuffer, factor=k)
+        net_mvs = [self.at_network(mv, motion=True, factor=k) for mv in x.merged_mv]
         _check_state(state, net_gbuffer)
         gbuffer = self.gbuffer_encoder(net_gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
         history = [
-            cached if cached is not None else self.encode_history(frame, streamed)
+            cached if cached is not None else self.encode_history(frame, streamed, k)
             for frame, streamed, cached in zip(x.history, state.streams, state.encodings, strict=True)
         ]
         # bottlenecks are aligned with the rendered motion only, resized to 1/16 (docs/model.md#forward-pass, step 4)
@@ -221,34 +234,38 @@ class FSNet(nn.Module):
             warp_feature(e.bottleneck, resize_mv(mv, e.bottleneck.shape[-2:]), convention=self.warp)
             for e, mv in zip(history, net_mvs)
         ]
+        padded = tuple(net_gbuffer.shape[-2:])
         decoded = self.decoder(
-            torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, net_mvs
+            torch.cat((*bottlenecks, gbuffer.bottleneck), dim=1), [e.skips for e in history], gbuffer.skips, net_mvs,
+            flow_to_ndc(self.flow_unit, net_gbuffer, 1),
         )
-        net_size = tuple(-(-s // self.downscale) for s in (height, width))  # ceil: the pooled size
-        flows = [(level, crop_flow(f, level, net_size, tuple(net_gbuffer.shape[-2:]), self.warp))
+        net_size = tuple(-(-s // k) for s in (height, width))  # ceil: the pooled size
+        flows = [(level, crop_learned_flow(f, self.flow_unit, level, net_size, padded, self.warp))
                  for level, f in decoded.flows]  # levels of the network's own pyramid, as the loss weights them
-        if self.downscale > 1:
-            decoded = self._upsample(decoded._replace(flows=flows), x.merged_mv[0])
+        if k > 1:
+            decoded = self._upsample(decoded._replace(flows=flows), x.merged_mv[0], k)
         outputs = self._compose(x, decoded, (height, width))
         outputs.flows = flows
         outputs.stream = StreamedFeatures(decoded.features, gbuffer.skips).detached()
         return outputs, history
 
-    def _upsample(self, decoded: DecoderResult, mv0: torch.Tensor) -> DecoderResult:
-        """The network's full-resolution outputs, made at 1/`downscale`, brought to the (unpadded) frame
-        of `mv0`: the learned flows (`decoded.flows`, already cropped to the unpadded network frame) and
-        the residual are upsampled (bilinear; flows are NDC), and LMV1/LMV2 are formed again from them and
-        the *full-resolution* rendered MV, so geometric edges stay sharp. With every learned flow and the
+    def _upsample(self, decoded: DecoderResult, mv0: torch.Tensor, factor: int) -> DecoderResult:
+        """The network's full-resolution outputs, made at 1/`factor`, brought to the (unpadded) frame of
+        `mv0`: the learned flows (`decoded.flows`, already cropped to the unpadded network frame) and the
+        residual are upsampled (bilinear; values are NDC or network pixels / 64, converted to the full
+        frame's NDC where the LMVs are formed), and LMV1/LMV2 are formed again from them and the
+        *full-resolution* rendered MV, so geometric edges stay sharp. With every learned flow and the
         residual 0 (`init_as_warp_`) this is the full-resolution warp exactly."""
         h, w = mv0.shape[-2:]
         net_h, net_w = decoded.flows[-1][1].shape[-2:]
         maps = torch.cat((*(f for _, f in decoded.flows[-4:]), decoded.residual[..., :net_h, :net_w]), dim=1)
-        maps = F.interpolate(maps, scale_factor=float(self.downscale), mode="bilinear")[..., :h, :w]
+        maps = F.interpolate(maps, scale_factor=float(factor), mode="bilinear")[..., :h, :w]
         smv0, smv_res, smv0_2, smv_res_2, residual = maps.split((2, 2, 2, 2, 3), dim=1)  # one pass for all
+        scale = flow_to_ndc(self.flow_unit, mv0, factor)
         return decoded._replace(
             residual=residual,
-            lmv1=self.decoder.learnable_mv(mv0, (smv0, smv_res)),
-            lmv2=self.decoder.learnable_mv(mv0, (smv0_2, smv_res_2)),
+            lmv1=self.decoder.learnable_mv(mv0, (smv0, smv_res), scale),
+            lmv2=self.decoder.learnable_mv(mv0, (smv0_2, smv_res_2), scale),
         )
 
     def _compose(self, x: NetInputs, decoded: DecoderResult, size: tuple[int, int]) -> NetOutputs:

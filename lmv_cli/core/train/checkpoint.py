@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmv_cli.core.config import ModelConfig
+from lmv_cli.core.config import ModelConfig, with_legacy_defaults
 from lmv_cli.core.errors import CheckpointError
 from lmv_cli.core.model.files import atomic_torch_save, load_state_dict_strict, safe_torch_load
 
@@ -99,7 +99,7 @@ def restore(
 ) -> None:
     """Load weights (strictly: another architecture is a `CheckpointError` naming the first bad key),
     optimizer state and RNG states from a checkpoint payload."""
-    saved, wanted = payload.get("model") or {}, asdict(cfg)
+    saved, wanted = with_legacy_defaults(payload.get("model") or {}), asdict(cfg)
     differ = [k for k in wanted if saved.get(k) != wanted[k]]
     if differ:
         pairs = ", ".join(f"model.{k} {saved.get(k)!r} (config.yaml: {wanted[k]!r})" for k in differ)

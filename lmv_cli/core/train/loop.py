@@ -59,10 +59,12 @@ class Trainer:
     """One run on one rank (module docstring). `model` is the bare network; DDP wraps it here."""
 
     def __init__(self, cfg: Config, index: DataIndex, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 run: RunDir, world: World, on_event: OnEvent | None = None, data_meta: dict | None = None):
+                 run: RunDir, world: World, on_event: OnEvent | None = None, data_meta: dict | None = None,
+                 model_meta: dict | None = None):
         self.cfg, self.index, self.model, self.optimizer = cfg, index, model, optimizer
         self.run, self.world, self.on_event = run, world, on_event
         self.data_meta = data_meta or {}
+        self.model_meta = model_meta or {}  # written into every model file's meta ("train_resolution")
         self.net = wrap(model, world)
         self.rollout = Rollout(self.net, reuse_encodings=False, convention=cfg.model.warp)
         self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.flips, cfg.train.seed)
@@ -262,10 +264,7 @@ class Trainer:
 
     def _save_model(self, name: str, extra: dict) -> None:
         meta = {"step": self.progress.step, "epoch": self.progress.epoch, "run": str(self.run.path),
-                "data": self.data_meta, **extra}
-        resolution = train_resolution(self.index, self.cfg.data.crop)
-        if resolution is not None:
-            meta["train_resolution"] = resolution
+                "data": self.data_meta, **self.model_meta, **extra}
         save_model(self.run.model / name, self.model, self.cfg.model, meta)
 
     def _finish(self) -> None:
@@ -287,19 +286,6 @@ class Trainer:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
-
-
-def train_resolution(index: DataIndex, crop: tuple[int, int] | None) -> list[int] | dict[str, list[int]] | None:
-    """The model file's `meta["train_resolution"]`: [W, H] of the training frames (the most common size
-    among the training scenes), or {"frame": [W, H], "crop": [w, h]} when training used crops (config
-    crops are (H, W)); None when the index knows no scene sizes. `infer.models` warns when a store's
-    frames differ from it by more than 2×."""
-    scenes = getattr(index, "train_scenes", None) or getattr(index, "val_scenes", None) or ()
-    sizes = Counter((s.width, s.height) for s in scenes if hasattr(s, "width") and hasattr(s, "height"))
-    if not sizes:
-        return None
-    frame = list(sizes.most_common(1)[0][0])
-    return frame if crop is None else {"frame": frame, "crop": [crop[1], crop[0]]}
 
 
 def _broadcast_pair(a, b, world: World):

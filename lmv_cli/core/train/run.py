@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
-from lmv_cli.core.config import Config, load_config
+from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
 from lmv_cli.core.train.loop import OnEvent, Trainer
+from lmv_cli.core.train.meta import train_resolution
 from lmv_cli.core.train.rundir import RunDir, create_run, find_run
 from lmv_cli.core.train.state import Progress
 
@@ -61,8 +62,11 @@ def resume(path: str | Path, epochs: int | None = None, steps: int | None = None
     `steps` extend `train.epochs` / `train.max_steps` (written back to its config.yaml)."""
     run = find_run(path)
     overrides = [f"train.epochs={epochs}"] * (epochs is not None) + [f"train.max_steps={steps}"] * (steps is not None)
-    cfg = load_config(run.config, overrides)
     payload = ckpt.read_checkpoint(run.checkpoint)
+    # a run started before model.flow_unit / model.downscale existed keeps training the function it began
+    saved = payload.get("model") if isinstance(payload.get("model"), dict) else {}
+    legacy = [f"model.{k}={v}" for k, v in LEGACY_MODEL_OPTIONS.items() if saved and k not in saved]
+    cfg = load_config(run.config, legacy + overrides)
     world = setup(cfg.train.device)
     try:
         saved = payload["progress"].get("world_size", 1)
@@ -93,7 +97,9 @@ def _trainer(cfg: Config, index: DataIndex, run: RunDir, world: World, on_event:
     if payload is not None:
         ckpt.restore(payload, run.checkpoint, model, cfg.model, optimizer)
     meta = data_signature(open_store(cfg.data.stores[0]))
-    trainer = Trainer(cfg, index, model, optimizer, run, world, on_event, meta)
+    # the density the model files record; only a real index knows its scenes (test doubles carry none)
+    recorded = {"train_resolution": train_resolution(index, cfg.data.crop)} if isinstance(index, DataIndex) else {}
+    trainer = Trainer(cfg, index, model, optimizer, run, world, on_event, meta, recorded)
     if payload is not None:
         trainer.restore(payload)
     return trainer
