@@ -4,6 +4,8 @@ gets one warning naming both sizes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -59,10 +61,13 @@ def test_a_file_that_needs_code_to_load_is_refused_without_pytorch_advice(tmp_pa
     assert "refused" in result.stderr and "weights_only" not in result.stderr
 
 
-def _model_trained_at(tiny_model, tmp_path, record) -> str:
+def _model_trained_at(tiny_model, tmp_path, record, flow_unit: str = "ndc") -> str:
+    """The tiny model saved as trained at `record`; flows in the released NDC unit by default (a network
+    that cannot adapt to another resolution), or in pixels of its grid with `downscale: auto`."""
     model, cfg, meta = load_model(tiny_model)
     if record is not None:
         meta["train_resolution"] = record
+    cfg = dataclasses.replace(cfg, flow_unit=flow_unit, downscale="auto" if flow_unit == "pixels" else "preset")
     return str(save_model(tmp_path / "model.pt", model, cfg, meta))
 
 
@@ -86,6 +91,15 @@ def test_far_training_resolution_is_warned_about_on_test(record, tiny_model, eva
                          ids=["absent", "close-larger", "close-smaller", "foreign", "no-frame"])
 def test_close_or_unknown_training_resolution_is_silent(record, tiny_model, eval_store, tmp_path):
     model = _model_trained_at(tiny_model, tmp_path, record)
+    result = runner.invoke(app, ["test", model, "--data", str(eval_store), "--scene", "translucency",
+                                 "--device", "cpu", "--no-flip"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+
+
+def test_a_model_that_runs_at_its_trained_density_is_not_warned_about(tiny_model, eval_store, tmp_path):
+    """Pixel-unit flows with `downscale: auto` and a recorded training resolution adapt to any frame size."""
+    model = _model_trained_at(tiny_model, tmp_path, {"frame": [320, 180], "crop": [32, 32]}, flow_unit="pixels")
     result = runner.invoke(app, ["test", model, "--data", str(eval_store), "--scene", "translucency",
                                  "--device", "cpu", "--no-flip"])
     assert result.exit_code == 0, result.output
