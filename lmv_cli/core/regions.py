@@ -1,0 +1,128 @@
+"""Image regions of a predicted frame, from its buffers (SPEC §6 `--regions`, docs/regions.md).
+
+Every pixel of a predicted frame t gets exactly one region, the first that applies in this precedence:
+
+1. `sky`: the frame's sky mask (`skybox_mask`);
+2. `translucent`: `st_alpha` < `TRANSLUCENT_ALPHA` (some translucency in front of the opaque surface);
+3. `disoccluded`: reprojected into the last rendered frame t−s through the merged motion vectors
+   (nearest pixel), the point lands outside that frame or on a depth that differs from its own by more
+   than `DEPTH_TOLERANCE` (relative): what it shows was hidden or off-screen when last rendered;
+4. `shading_change`: opaque, non-sky, geometry consistent, yet the true colour differs from the last
+   rendered colour warped to t (the `warp` baseline) by more than the data's noise: mean over RGB of
+   the ACES-space absolute difference > the scene's noise threshold (`noise_threshold`);
+5. `static`: everything else (geometry and shading both carried over by the motion vectors).
+
+The regions are computed once per predicted frame and shared by every method scored on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from lmv_cli.core.baselines import warp
+from lmv_cli.core.color import aces
+from lmv_cli.core.inputs import Frame, merged_motion_vectors, rendered_layers
+from lmv_cli.core.metrics import psnr_of_mse
+from lmv_cli.core.model.warp import backward_warp
+
+REGIONS = ("sky", "translucent", "disoccluded", "shading_change", "static")
+"""Region names in precedence order: a pixel belongs to the first that applies; together a partition."""
+REGION_COLORS = {"sky": (60, 140, 255), "translucent": (220, 60, 255), "disoccluded": (255, 50, 30),
+                 "shading_change": (255, 210, 0), "static": (90, 90, 90)}
+"""8-bit RGB of each region in the contact sheet's overlay and legend."""
+TRANSLUCENT_ALPHA = 0.99
+"""`st_alpha` below this counts as translucent (1 = nothing translucent in front)."""
+DEPTH_TOLERANCE = 0.05
+"""Relative depth difference above which a reprojected pixel counts as disoccluded: 5 % absorbs the
+depth change of a surface point between frames (camera or object motion along z) and the half-pixel of
+nearest sampling on slanted surfaces, and is far below the jump at an occlusion edge."""
+NOISE_SIGMAS = 3.0
+"""Shading change starts at this many standard deviations of the rendering noise."""
+MAD_TO_SIGMA = 1.4826
+"""σ of a normal distribution per median absolute deviation: the noise estimate is robust to the few
+pixels whose shading really changed."""
+THRESHOLD_FLOOR = 2.0 / 255.0
+"""Lowest shading-change threshold (ACES units): two 8-bit display steps, so noise-free (procedural) data
+does not flag bilinear resampling round-off as shading change."""
+
+
+@dataclass
+class RegionStats:
+    """Squared error and SSIM of every method over one region, summed over pixels (and frames), so that
+    PSNR can be pooled: MSE = Σ squared error / pixels, PSNR = 10·log10(1/MSE)."""
+
+    pixels: int  # pixels of the region
+    ssim_pixels: int  # of them where the SSIM map is defined (≥ 5 px from the image border)
+    frames: int = 1  # frames the region appears in
+    sq_error: dict[str, float] = field(default_factory=dict)  # method → Σ per-pixel MSE (mean over RGB), ACES
+    ssim_sum: dict[str, float] = field(default_factory=dict)  # method → Σ SSIM map over the valid pixels
+
+    def merged(self, other: RegionStats) -> RegionStats:
+        """The pooled statistics of both (other frames of the same region and methods)."""
+        methods = dict.fromkeys([*self.sq_error, *other.sq_error])
+        return RegionStats(self.pixels + other.pixels, self.ssim_pixels + other.ssim_pixels, self.frames + other.frames,
+                           {m: self.sq_error.get(m, 0.0) + other.sq_error.get(m, 0.0) for m in methods},
+                           {m: self.ssim_sum.get(m, 0.0) + other.ssim_sum.get(m, 0.0) for m in methods})
+
+    def metrics(self, method: str) -> dict[str, float]:
+        """PSNR (dB, +inf when exact) and SSIM (NaN when no pixel of the region has a defined SSIM)."""
+        ssim = self.ssim_sum[method] / self.ssim_pixels if self.ssim_pixels else float("nan")
+        return {"psnr": psnr_of_mse(self.sq_error[method] / self.pixels), "ssim": ssim}
+
+
+def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, warped: torch.Tensor,
+                  threshold: float) -> torch.Tensor:
+    """Region index (1, H, W) int64 into `REGIONS` of frame t = `recent[0]` (`[t, t−1, …]`, batch 1, with
+    depth, motion_vector, skybox_mask, st_alpha), predicted `source` frames after the last rendered one.
+
+    truth: (1, 3, H, W) the true linear colour of t; warped: (1, 3, H, W) the last rendered colour warped
+    to t (`baselines.warp`); threshold: the shading-change threshold, ACES units (`noise_threshold`)."""
+    current, last = recent[0], recent[source]
+    mv = merged_motion_vectors([f["motion_vector"].float() for f in recent[:source]])[-1]  # (1, 2, H, W) → t
+    labels = torch.full_like(current["depth"][:, 0], REGIONS.index("static"), dtype=torch.int64)
+    labels[colour_difference(truth, warped)[:, 0] > threshold] = REGIONS.index("shading_change")
+    labels[disoccluded(current["depth"], last["depth"], mv)[:, 0]] = REGIONS.index("disoccluded")
+    labels[current["st_alpha"][:, 0] < TRANSLUCENT_ALPHA] = REGIONS.index("translucent")
+    labels[current["skybox_mask"][:, 0] > 0.5] = REGIONS.index("sky")
+    return labels
+
+
+def region_masks(labels: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) region indices → (R, H, W) float masks in {0, 1}, one per entry of `REGIONS`."""
+    ids = torch.arange(len(REGIONS), device=labels.device).view(-1, 1, 1)
+    return (labels == ids).float()
+
+
+def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) bool: the pixel, moved back by `mv` (B, 2, H, W, NDC y down, last frame → now) to the
+    nearest pixel of the last rendered frame, lands outside it or on a depth (cm) more than
+    `DEPTH_TOLERANCE` away from its own, relative."""
+    depth = depth.float()
+    ones = torch.ones_like(depth)
+    seen = backward_warp(ones, mv, mode="nearest", padding="zeros") > 0.5  # inside the last frame
+    before = backward_warp(last_depth.float(), mv, mode="nearest", padding="zeros")
+    return ~seen | ((before - depth).abs() > DEPTH_TOLERANCE * depth.abs())
+
+
+def colour_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mean over RGB of the absolute difference of two linear colours (B, 3, H, W), ACES."""
+    return (aces(a.float().clamp(min=0)) - aces(b.float().clamp(min=0))).abs().mean(dim=1, keepdim=True)
+
+
+def noise_threshold(newer: Frame, older: Frame) -> float:
+    """The scene's shading-change threshold (ACES units) from two consecutive rendered frames: among the
+    opaque, non-sky, geometry-consistent pixels of `newer`, the colour difference to `older` warped with
+    `newer`'s motion vector is mostly rendering noise; `NOISE_SIGMAS` · σ, σ estimated as `MAD_TO_SIGMA`
+    × its median (robust to the few that really changed), and at least `THRESHOLD_FLOOR`."""
+    mv = newer["motion_vector"].float()
+    truth = rendered_layers(newer).color
+    diff = colour_difference(truth, warp([newer, older], 1).color)
+    consistent = ~disoccluded(newer["depth"], older["depth"], mv)
+    consistent &= (newer["st_alpha"] >= TRANSLUCENT_ALPHA) & (newer["skybox_mask"] <= 0.5)
+    values = diff[consistent]
+    if values.numel() == 0:
+        return THRESHOLD_FLOOR
+    return max(THRESHOLD_FLOOR, NOISE_SIGMAS * MAD_TO_SIGMA * float(values.median()))
