@@ -12,6 +12,7 @@ from lmv_cli import __version__
 from lmv_cli.cli import capture_check
 from lmv_cli.cli import export_onnx
 from lmv_cli.cli import import_checkpoint
+from lmv_cli.cli import noise_floor
 from lmv_cli.cli import pack
 from lmv_cli.cli import resume
 from lmv_cli.cli import train
@@ -54,6 +55,7 @@ app.command("resume")(resume.command)
 app.command("synth")(synth.command)
 app.command("test")(test.command)
 app.command("extrapolate")(extrapolate.command)
+app.command("noise-floor")(noise_floor.command)
 
 
 def main() -> None:
