@@ -174,8 +174,7 @@ def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targ
     names = list(outputs)
     masks = None
     if threshold is not None:
-        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color,
-                                                      outputs["warp"].color, threshold)
+        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold)
         masks = regions_.region_masks(record.region_labels[0])
     scores = score_methods([outputs[m] for m in names], targets, masks)
     values = {k: v.tolist() for k, v in scores.values.items()}

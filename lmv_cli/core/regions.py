@@ -8,8 +8,11 @@ Every pixel of a predicted frame t gets exactly one region, the first that appli
    (nearest pixel), the point lands outside that frame or on a depth that differs from its own by more
    than `DEPTH_TOLERANCE` (relative): what it shows was hidden or off-screen when last rendered;
 4. `shading_change`: opaque, non-sky, geometry consistent, yet the true colour differs from the last
-   rendered colour warped to t (the `warp` baseline) by more than the data's noise: mean over RGB of
-   the ACES-space absolute difference > the scene's noise threshold (`noise_threshold`);
+   rendered colour reprojected to t by more than the data's noise: per channel, how far the true ACES
+   colour lies outside the range (min … max) of the last rendered colour's 3×3 neighbourhood at the
+   reprojected position, mean over RGB, > the scene's noise threshold (`noise_threshold`). The
+   neighbourhood range (the colour clamp of temporal anti-aliasing) keeps texture edges, which bilinear
+   resampling blurs but which are still the same shading, out of this region;
 5. `static`: everything else (geometry and shading both carried over by the motion vectors).
 
 The regions are computed once per predicted frame and shared by every method scored on it.
@@ -21,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
-from lmv_cli.core.baselines import warp
 from lmv_cli.core.color import aces
 from lmv_cli.core.inputs import Frame, merged_motion_vectors, rendered_layers
 from lmv_cli.core.metrics import psnr_of_mse
@@ -73,17 +76,18 @@ class RegionStats:
         return {"psnr": psnr_of_mse(self.sq_error[method] / self.pixels), "ssim": ssim}
 
 
-def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, warped: torch.Tensor,
-                  threshold: float) -> torch.Tensor:
+def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, threshold: float) -> torch.Tensor:
     """Region index (1, H, W) int64 into `REGIONS` of frame t = `recent[0]` (`[t, t−1, …]`, batch 1, with
-    depth, motion_vector, skybox_mask, st_alpha), predicted `source` frames after the last rendered one.
+    depth, motion_vector, skybox_mask, st_alpha and the last rendered frame's colour layers), predicted
+    `source` frames after the last rendered one.
 
-    truth: (1, 3, H, W) the true linear colour of t; warped: (1, 3, H, W) the last rendered colour warped
-    to t (`baselines.warp`); threshold: the shading-change threshold, ACES units (`noise_threshold`)."""
+    truth: (1, 3, H, W) the true linear colour of t; threshold: the shading-change threshold, ACES units
+    (`noise_threshold`)."""
     current, last = recent[0], recent[source]
     mv = merged_motion_vectors([f["motion_vector"].float() for f in recent[:source]])[-1]  # (1, 2, H, W) → t
     labels = torch.full_like(current["depth"][:, 0], REGIONS.index("static"), dtype=torch.int64)
-    labels[colour_difference(truth, warped)[:, 0] > threshold] = REGIONS.index("shading_change")
+    changed = colour_change(truth, rendered_layers(last).color, mv)[:, 0] > threshold
+    labels[changed] = REGIONS.index("shading_change")
     labels[disoccluded(current["depth"], last["depth"], mv)[:, 0]] = REGIONS.index("disoccluded")
     labels[current["st_alpha"][:, 0] < TRANSLUCENT_ALPHA] = REGIONS.index("translucent")
     labels[current["skybox_mask"][:, 0] > 0.5] = REGIONS.index("sky")
@@ -107,19 +111,27 @@ def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor)
     return ~seen | ((before - depth).abs() > DEPTH_TOLERANCE * depth.abs())
 
 
-def colour_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) mean over RGB of the absolute difference of two linear colours (B, 3, H, W), ACES."""
-    return (aces(a.float().clamp(min=0)) - aces(b.float().clamp(min=0))).abs().mean(dim=1, keepdim=True)
+def colour_change(truth: torch.Tensor, last: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) how far (ACES units, mean over RGB) the true colour (B, 3, H, W, linear) lies outside
+    the per-channel min … max of the last rendered colour's 3×3 neighbourhood, reprojected to now with
+    `mv` (B, 2, H, W, NDC y down; nearest, as the disocclusion test): 0 when it is inside."""
+    x = aces(last.float().clamp(min=0))
+    hi = F.max_pool2d(x, 3, stride=1, padding=1)
+    lo = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    hi = backward_warp(hi, mv, mode="nearest", padding="border")
+    lo = backward_warp(lo, mv, mode="nearest", padding="border")
+    t = aces(truth.float().clamp(min=0))
+    return ((lo - t).clamp(min=0) + (t - hi).clamp(min=0)).mean(dim=1, keepdim=True)
 
 
 def noise_threshold(newer: Frame, older: Frame) -> float:
     """The scene's shading-change threshold (ACES units) from two consecutive rendered frames: among the
-    opaque, non-sky, geometry-consistent pixels of `newer`, the colour difference to `older` warped with
-    `newer`'s motion vector is mostly rendering noise; `NOISE_SIGMAS` · σ, σ estimated as `MAD_TO_SIGMA`
-    × its median (robust to the few that really changed), and at least `THRESHOLD_FLOOR`."""
+    opaque, non-sky, geometry-consistent pixels of `newer`, the colour change from `older` reprojected
+    with `newer`'s motion vector (`colour_change`) is mostly rendering noise; `NOISE_SIGMAS` · σ, σ
+    estimated as `MAD_TO_SIGMA` × its median (robust to the few that really changed), and at least
+    `THRESHOLD_FLOOR`."""
     mv = newer["motion_vector"].float()
-    truth = rendered_layers(newer).color
-    diff = colour_difference(truth, warp([newer, older], 1).color)
+    diff = colour_change(rendered_layers(newer).color, rendered_layers(older).color, mv)
     consistent = ~disoccluded(newer["depth"], older["depth"], mv)
     consistent &= (newer["st_alpha"] >= TRANSLUCENT_ALPHA) & (newer["skybox_mask"] <= 0.5)
     values = diff[consistent]
