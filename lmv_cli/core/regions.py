@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from lmv_cli.core.baselines import warp
 from lmv_cli.core.color import aces
 from lmv_cli.core.inputs import Frame, merged_motion_vectors, rendered_layers
 from lmv_cli.core.metrics import psnr_of_mse
@@ -126,12 +127,14 @@ def colour_change(truth: torch.Tensor, last: torch.Tensor, mv: torch.Tensor) -> 
 
 def noise_threshold(newer: Frame, older: Frame) -> float:
     """The scene's shading-change threshold (ACES units) from two consecutive rendered frames: among the
-    opaque, non-sky, geometry-consistent pixels of `newer`, the colour change from `older` reprojected
-    with `newer`'s motion vector (`colour_change`) is mostly rendering noise; `NOISE_SIGMAS` · σ, σ
-    estimated as `MAD_TO_SIGMA` × its median (robust to the few that really changed), and at least
-    `THRESHOLD_FLOOR`."""
+    opaque, non-sky, geometry-consistent pixels of `newer`, the difference to `older` warped with `newer`'s
+    motion vector (the `warp` baseline; ACES, mean over RGB) is mostly rendering noise: its σ is estimated
+    as `MAD_TO_SIGMA` × its median (robust to the few pixels that really changed). Returns
+    `NOISE_SIGMAS` · σ, at least `THRESHOLD_FLOOR`; `colour_change` is compared with it."""
     mv = newer["motion_vector"].float()
-    diff = colour_change(rendered_layers(newer).color, rendered_layers(older).color, mv)
+    warped = warp([newer, older], 1).color
+    truth = rendered_layers(newer).color
+    diff = (aces(truth.clamp(min=0)) - aces(warped.clamp(min=0))).abs().mean(dim=1, keepdim=True)
     consistent = ~disoccluded(newer["depth"], older["depth"], mv)
     consistent &= (newer["st_alpha"] >= TRANSLUCENT_ALPHA) & (newer["skybox_mask"] <= 0.5)
     values = diff[consistent]
