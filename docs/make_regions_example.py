@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from lmv_cli.core.evaluate import evaluate_scene
-from lmv_cli.core.infer.images import caption, error_heat, legend, preview, region_overlay, side_by_side, write_png
+from lmv_cli.core.infer.images import caption, error_heat, legend, preview, region_overlay, side_by_side
 from lmv_cli.core.regions import REGION_COLORS, REGIONS
 from lmv_cli.core.store import open_store
 
@@ -35,7 +35,11 @@ def main() -> None:
     frame = int(sys.argv[3]) if len(sys.argv) > 3 else 15
     image = np.concatenate(rows(store, frame), axis=0)
     strip = legend(image.shape[1], [(r, REGION_COLORS[r]) for r in REGIONS] + [("(right: warp error)", (0, 0, 0))])
-    write_png(out, np.concatenate([image, strip], axis=0))
+    from PIL import Image
+
+    # a 256-colour octree palette keeps the picture under 300 KB for the repository
+    sheet = Image.fromarray(np.concatenate([image, strip], axis=0))
+    sheet.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)
 
 
 if __name__ == "__main__":
