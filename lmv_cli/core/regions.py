@@ -83,16 +83,35 @@ def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, thr
     `source` frames after the last rendered one.
 
     truth: (1, 3, H, W) the true linear colour of t; threshold: the shading-change threshold, ACES units
-    (`noise_threshold`)."""
+    (`noise_threshold`). Shading change: how far the true ACES colour lies outside the per-channel
+    min … max of the last rendered colour's 3×3 neighbourhood at the reprojected position, mean over RGB."""
     current, last = recent[0], recent[source]
     mv = merged_motion_vectors([f["motion_vector"].float() for f in recent[:source]])[-1]  # (1, 2, H, W) → t
-    labels = torch.full_like(current["depth"][:, 0], REGIONS.index("static"), dtype=torch.int64)
-    changed = colour_change(truth, rendered_layers(last).color, mv)[:, 0] > threshold
-    labels[changed] = REGIONS.index("shading_change")
-    labels[disoccluded(current["depth"], last["depth"], mv)[:, 0]] = REGIONS.index("disoccluded")
-    labels[current["st_alpha"][:, 0] < TRANSLUCENT_ALPHA] = REGIONS.index("translucent")
-    labels[current["skybox_mask"][:, 0] > 0.5] = REGIONS.index("sky")
+    seen, before, lo, hi = _reproject(last, mv)
+    depth = current["depth"].float()
+    t = aces(truth.float().clamp(min=0))
+    outside = ((lo - t).clamp(min=0) + (t - hi).clamp(min=0)).mean(dim=1)  # (1, H, W), ACES
+    moved = ~seen[:, 0] | ((before - depth).abs() > DEPTH_TOLERANCE * depth.abs())[:, 0]
+    labels = torch.full_like(outside, REGIONS.index("static"), dtype=torch.int64)
+    labels.masked_fill_(outside > threshold, REGIONS.index("shading_change"))
+    labels.masked_fill_(moved, REGIONS.index("disoccluded"))
+    labels.masked_fill_(current["st_alpha"][:, 0] < TRANSLUCENT_ALPHA, REGIONS.index("translucent"))
+    labels.masked_fill_(current["skybox_mask"][:, 0] > 0.5, REGIONS.index("sky"))
     return labels
+
+
+def _reproject(last: Frame, mv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The last rendered frame gathered at p − mv (nearest, one `grid_sample` for everything): whether the
+    point is inside it (B, 1, H, W) bool, its depth (B, 1, H, W) cm, and the per-channel min and max
+    (B, 3, H, W) each, ACES, of its colour's 3×3 neighbourhood."""
+    colour = (last["scene_color_no_st"].float().clamp(min=0) * last["st_alpha"].float().clamp(0, 1)
+              + last["st_color"].float().clamp(min=0))  # the recomposed final colour (study §2.5)
+    x = aces(colour)
+    depth = last["depth"].float()
+    stack = torch.cat([torch.ones_like(depth), depth, -F.max_pool2d(-x, 3, stride=1, padding=1),
+                       F.max_pool2d(x, 3, stride=1, padding=1)], dim=1)
+    moved = backward_warp(stack, mv, mode="nearest", padding="zeros")
+    return moved[:, :1] > 0.5, moved[:, 1:2], moved[:, 2:5], moved[:, 5:8]
 
 
 def region_masks(labels: torch.Tensor) -> torch.Tensor:
@@ -104,25 +123,11 @@ def region_masks(labels: torch.Tensor) -> torch.Tensor:
 def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) bool: the pixel, moved back by `mv` (B, 2, H, W, NDC y down, last frame → now) to the
     nearest pixel of the last rendered frame, lands outside it or on a depth (cm) more than
-    `DEPTH_TOLERANCE` away from its own, relative."""
+    `DEPTH_TOLERANCE` away from its own, relative (as `region_labels` decides it)."""
     depth = depth.float()
-    ones = torch.ones_like(depth)
-    seen = backward_warp(ones, mv, mode="nearest", padding="zeros") > 0.5  # inside the last frame
-    before = backward_warp(last_depth.float(), mv, mode="nearest", padding="zeros")
-    return ~seen | ((before - depth).abs() > DEPTH_TOLERANCE * depth.abs())
-
-
-def colour_change(truth: torch.Tensor, last: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) how far (ACES units, mean over RGB) the true colour (B, 3, H, W, linear) lies outside
-    the per-channel min … max of the last rendered colour's 3×3 neighbourhood, reprojected to now with
-    `mv` (B, 2, H, W, NDC y down; nearest, as the disocclusion test): 0 when it is inside."""
-    x = aces(last.float().clamp(min=0))
-    hi = F.max_pool2d(x, 3, stride=1, padding=1)
-    lo = -F.max_pool2d(-x, 3, stride=1, padding=1)
-    hi = backward_warp(hi, mv, mode="nearest", padding="border")
-    lo = backward_warp(lo, mv, mode="nearest", padding="border")
-    t = aces(truth.float().clamp(min=0))
-    return ((lo - t).clamp(min=0) + (t - hi).clamp(min=0)).mean(dim=1, keepdim=True)
+    moved = backward_warp(torch.cat([torch.ones_like(depth), last_depth.float()], dim=1), mv, mode="nearest",
+                          padding="zeros")
+    return (moved[:, :1] <= 0.5) | ((moved[:, 1:2] - depth).abs() > DEPTH_TOLERANCE * depth.abs())
 
 
 def noise_threshold(newer: Frame, older: Frame) -> float:
@@ -130,7 +135,7 @@ def noise_threshold(newer: Frame, older: Frame) -> float:
     opaque, non-sky, geometry-consistent pixels of `newer`, the difference to `older` warped with `newer`'s
     motion vector (the `warp` baseline; ACES, mean over RGB) is mostly rendering noise: its σ is estimated
     as `MAD_TO_SIGMA` × its median (robust to the few pixels that really changed). Returns
-    `NOISE_SIGMAS` · σ, at least `THRESHOLD_FLOOR`; `colour_change` is compared with it."""
+    `NOISE_SIGMAS` · σ, at least `THRESHOLD_FLOOR`; `region_labels` compares the colour change with it."""
     mv = newer["motion_vector"].float()
     warped = warp([newer, older], 1).color
     truth = rendered_layers(newer).color
