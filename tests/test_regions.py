@@ -11,6 +11,7 @@ from pytorch_msssim import ssim as reference_ssim
 
 from lmv_cli.core.color import aces
 from lmv_cli.core.evaluate import FrameRecord, summarize
+from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.metrics import frame_metrics, score_methods, ssim
 from lmv_cli.core.model.interface import NetOutputs
@@ -191,3 +192,19 @@ def test_region_psnr_is_pooled_over_pixels_not_averaged_in_db():
     assert stats.metrics("m")["psnr"] == pytest.approx(10 * math.log10(100 / (1e-4 + 0.99)))
     assert math.isnan(stats.metrics("m")["ssim"])  # no pixel with a defined SSIM
     assert stats.pixels / summary.pixels == pytest.approx(100 / 200) and stats.frames == 2
+
+
+def test_score_methods_scores_one_frame_at_a_time():
+    target = torch.rand(2, 3, H, W)
+    with pytest.raises(InputError, match="one frame at a time, got a batch of 2"):
+        score_methods([outputs_of(target)], targets_of(target))
+
+
+def test_a_reference_named_like_a_baseline_or_model_is_refused(eval_store):
+    from lmv_cli.core.evaluate import evaluate_scene
+    from lmv_cli.core.store import open_store
+
+    scene = open_store(eval_store).scene("occlusion")
+    for references in ({"warp": lambda t: None}, {"net": lambda t: None}):
+        with pytest.raises(InputError, match=f"reference name\\(s\\) {next(iter(references))} clash"):
+            evaluate_scene(scene, 1, {"net": torch.nn.Identity()}, references=references)

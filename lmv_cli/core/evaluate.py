@@ -109,12 +109,7 @@ def evaluate_scene(
     """
     first, stop = frame_range(scene, n, start, end)
     references = dict(references or {})
-    clash = [name for name in models if name in BASELINES]
-    if clash:
-        raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
-    clash = [name for name in references if name in BASELINES or name in models]
-    if clash:
-        raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
+    _check_names(models, references)
     schedule = rp_schedule(stop - first, n)
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
@@ -145,6 +140,16 @@ def evaluate_scene(
         for name, model in models.items():
             model.train(modes[name])
     return records
+
+
+def _check_names(models: Mapping[str, object], references: Mapping[str, object]) -> None:
+    """Refuse (`InputError`) method names that would overwrite another method's figures."""
+    clash = [name for name in models if name in BASELINES]
+    if clash:
+        raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
+    clash = [name for name in references if name in BASELINES or name in models]
+    if clash:
+        raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
 
 
 def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: Mapping[str, Rollout],
@@ -275,7 +280,8 @@ def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Summary]:
     """Means of every metric over the predicted frames, per scene (in order of appearance) and over all
     scenes (`OVERALL`, the mean over every scored frame). A PSNR of +inf (identical images) keeps the
-    mean at +inf: the figure is honest that some frame was exact."""
+    mean at +inf: the figure is honest that some frame was exact. Region statistics are pooled (summed
+    over pixels and frames, `RegionStats.merged`), so a region's PSNR is that of its pooled MSE."""
     groups: dict[str, list[FrameRecord]] = {}
     for record in records:
         if record.predicted:
