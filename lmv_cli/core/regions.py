@@ -6,7 +6,8 @@ Every pixel of a predicted frame t gets exactly one region, the first that appli
 2. `translucent`: `st_alpha` < `TRANSLUCENT_ALPHA` (some translucency in front of the opaque surface);
 3. `disoccluded`: reprojected into the last rendered frame t−s through the merged motion vectors
    (nearest pixel), the point lands outside that frame or on a depth that differs from its own by more
-   than `DEPTH_TOLERANCE` (relative): what it shows was hidden or off-screen when last rendered;
+   than `DEPTH_TOLERANCE` (relative) after removing the frame's median depth change (the camera's motion
+   along its axis): what it shows was hidden or off-screen when last rendered;
 4. `shading_change`: opaque, non-sky, geometry consistent, yet the true colour differs from the last
    rendered colour reprojected to t by more than the data's noise: per channel, how far the true ACES
    colour lies outside the range (min … max) of the last rendered colour's 3×3 neighbourhood at the
@@ -88,10 +89,9 @@ def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, thr
     current, last = recent[0], recent[source]
     mv = merged_motion_vectors([f["motion_vector"].float() for f in recent[:source]])[-1]  # (1, 2, H, W) → t
     seen, before, lo, hi = _reproject(last, mv)
-    depth = current["depth"].float()
     t = aces(truth.float().clamp(min=0))
     outside = ((lo - t).clamp(min=0) + (t - hi).clamp(min=0)).mean(dim=1)  # (1, H, W), ACES
-    moved = ~seen[:, 0] | ((before - depth).abs() > DEPTH_TOLERANCE * depth.abs())[:, 0]
+    moved = _depth_disagrees(current["depth"].float(), seen, before)[:, 0]
     labels = torch.full_like(outside, REGIONS.index("static"), dtype=torch.int64)
     labels.masked_fill_(outside > threshold, REGIONS.index("shading_change"))
     labels.masked_fill_(moved, REGIONS.index("disoccluded"))
@@ -122,12 +122,23 @@ def region_masks(labels: torch.Tensor) -> torch.Tensor:
 
 def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) bool: the pixel, moved back by `mv` (B, 2, H, W, NDC y down, last frame → now) to the
-    nearest pixel of the last rendered frame, lands outside it or on a depth (cm) more than
-    `DEPTH_TOLERANCE` away from its own, relative (as `region_labels` decides it)."""
+    nearest pixel of the last rendered frame, lands outside it or on a depth (cm) that disagrees with its
+    own (`_depth_disagrees`, as `region_labels` decides it)."""
     depth = depth.float()
     moved = backward_warp(torch.cat([torch.ones_like(depth), last_depth.float()], dim=1), mv, mode="nearest",
                           padding="zeros")
-    return (moved[:, :1] <= 0.5) | ((moved[:, 1:2] - depth).abs() > DEPTH_TOLERANCE * depth.abs())
+    return _depth_disagrees(depth, moved[:, :1] > 0.5, moved[:, 1:2])
+
+
+def _depth_disagrees(depth: torch.Tensor, seen: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) bool: outside the last frame (`seen` False) or |Δ − median Δ| > `DEPTH_TOLERANCE` ·
+    depth, where Δ = depth there − depth here (cm). The frame's median Δ is the camera's motion along its
+    axis (planar depth changes by the same amount everywhere under that translation), so a camera
+    walking forward — 5–10 % of a near wall's depth per frame — does not read as disocclusion."""
+    delta = before - depth
+    inside = delta[seen]
+    shift = inside.median() if inside.numel() else delta.new_zeros(())
+    return ~seen | ((delta - shift).abs() > DEPTH_TOLERANCE * depth.abs())
 
 
 def noise_threshold(newer: Frame, older: Frame) -> float:
