@@ -106,12 +106,22 @@ def _reproject(last: Frame, mv: torch.Tensor) -> tuple[torch.Tensor, ...]:
     (B, 3, H, W) each, ACES, of its colour's 3×3 neighbourhood."""
     colour = (last["scene_color_no_st"].float().clamp(min=0) * last["st_alpha"].float().clamp(0, 1)
               + last["st_color"].float().clamp(min=0))  # the recomposed final colour (study §2.5)
-    x = aces(colour)
+    lo, hi = _neighbourhood_range(aces(colour))
     depth = last["depth"].float()
-    stack = torch.cat([torch.ones_like(depth), depth, -F.max_pool2d(-x, 3, stride=1, padding=1),
-                       F.max_pool2d(x, 3, stride=1, padding=1)], dim=1)
+    stack = torch.cat([torch.ones_like(depth), depth, lo, hi], dim=1)
     moved = backward_warp(stack, mv, mode="nearest", padding="zeros")
     return moved[:, :1] > 0.5, moved[:, 1:2], moved[:, 2:5], moved[:, 5:8]
+
+
+def _neighbourhood_range(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel min and max of each pixel's 3×3 neighbourhood (edges replicated), (B, C, H, W) each:
+    separable shifted minimum/maximum — several times faster on CPU than `max_pool2d`."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    result = []
+    for pick in (torch.minimum, torch.maximum):
+        rows = pick(pick(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])  # (B, C, H + 2, W)
+        result.append(pick(pick(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :]))
+    return result[0], result[1]
 
 
 def region_masks(labels: torch.Tensor) -> torch.Tensor:
