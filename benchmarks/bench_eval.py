@@ -1,6 +1,7 @@
 """Seconds per predicted frame of `lmv test`'s core (`evaluate_scene`) against the network alone (SPEC §8).
 
     python -m benchmarks.bench_eval [--sizes 320x180,1280x720] [--frames 12] [--model bundled] [--keep DIR]
+                                    [--threads N]
 
 Per size, a synth `orbit` scene (seed 0) is written and packed once (into --keep DIR, or a temporary
 folder), then, on the same frames (N = 1: R R R P R P …), medians per predicted frame of:
@@ -143,7 +144,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--keep", default=None, help="Folder for the synth stores (kept and reused).")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 is "
+                        "steadier on a CPU shared with other jobs.")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, cfg, _ = load_model(resolve_model(args.model))
     model.eval()
     print(f"model {args.model} ({cfg.preset}); torch {torch.__version__}, {torch.get_num_threads()} threads "
