@@ -14,9 +14,6 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 README_MAX_LINES = 250
 
-PENDING_PAGES = {"regions.md"}
-"""Pages linked before they land, because another branch writes them (per-region metrics); a link to
-one is accepted while the file is absent, and checked like any other once it exists."""
 
 CODE_TREES = ("lmv_cli", "tests", "benchmarks", "configs")
 CODE_FILES = ("Makefile", "pyproject.toml")
@@ -74,8 +71,7 @@ def link_problems(page: Path, root: Path = ROOT) -> list[str]:
             path_part, _, anchor = target.partition("#")
             dest = (page.parent / path_part).resolve() if path_part else page
             if not dest.exists():
-                if not (dest.parent == DOCS and dest.name in PENDING_PAGES):
-                    problems.append(f"{page.relative_to(root)}: {target}: no such file")
+                problems.append(f"{page.relative_to(root)}: {target}: no such file")
                 continue
             if anchor and dest.suffix == ".md" and anchor not in anchors(dest):
                 problems.append(f"{page.relative_to(root)}: {target}: no heading with anchor #{anchor}")
@@ -155,8 +151,7 @@ def test_code_citations_of_docs_pages_resolve() -> None:
                 target = DOCS / page
                 where = f"{path.relative_to(ROOT)}:{n}: docs/{page}"
                 if not target.exists():
-                    if page not in PENDING_PAGES:
-                        problems.append(f"{where}: no such page")
+                    problems.append(f"{where}: no such page")
                 elif anchor and anchor not in anchors(target):
                     problems.append(f"{where}#{anchor}: no such heading")
     assert problems == []

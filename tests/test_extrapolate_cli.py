@@ -79,7 +79,7 @@ def test_exrs_hold_the_predictions_and_reports_are_written(eval_store, tiny_mode
     for png in ("contact_sheet.png", "psnr.png", f"png/{frame_name(min(predictions))}.png"):
         assert (folder / png).read_bytes()[:8] == PNG_SIGNATURE, png
     document = json.loads((folder / "metrics.json").read_text())
-    assert document["schema"] == "lmv.frames/1" and document["frames_per_rendered"] == 2
+    assert document["schema"] == "lmv.frames/2" and document["frames_per_rendered"] == 2
     scored = [f for f in document["frames"] if f["predicted"]]
     assert [f["frame"] for f in scored] == sorted(predictions)
     assert set(scored[0]["metrics"]) == {"tiny", "warp", "repeat"}

@@ -40,7 +40,30 @@ def print_summaries(summaries: Mapping[str, object], metrics: Sequence[str], n: 
         console.print(table)
 
 
+def print_region_summaries(summaries: Mapping[str, object], n: int) -> None:
+    """One rich table per summary with regions: rows = methods, columns = regions (with their share of
+    the pixels), cells = pooled PSNR / SSIM of the final colour; nothing when regions were not computed."""
+    from rich.table import Table
+
+    console = stdout_console()
+    for name, summary in summaries.items():
+        if not summary.regions:
+            continue
+        title = "overall" if name == "all" else f"scene {name}"
+        table = Table(title=f"{title}, per region (PSNR / SSIM, pooled): {summary.frames} predicted frame(s), "
+                      f"N = {n}", title_justify="left")
+        table.add_column("method")
+        for region, stats in summary.regions.items():
+            table.add_column(f"{region} {100.0 * stats.pixels / summary.pixels:.1f}%", justify="right")
+        for method in summary.methods:
+            cells = [stats.metrics(method) for stats in summary.regions.values()]
+            table.add_row(method, *(f"{_cell('psnr', c['psnr'])} / {_cell('ssim', c['ssim'])}" for c in cells))
+        console.print(table)
+
+
 def _cell(metric: str, value: float) -> str:
     if math.isinf(value):
         return "inf"
+    if math.isnan(value):
+        return "-"
     return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"

@@ -12,6 +12,7 @@ from lmv_cli import __version__
 from lmv_cli.cli import capture_check
 from lmv_cli.cli import export_onnx
 from lmv_cli.cli import import_checkpoint
+from lmv_cli.cli import noise_floor
 from lmv_cli.cli import pack
 from lmv_cli.cli import resume
 from lmv_cli.cli import train
@@ -55,6 +56,7 @@ app.command("resume", cls=LmvCommand)(resume.command)
 app.command("synth", cls=LmvCommand)(synth.command)
 app.command("test", cls=LmvCommand)(test.command)
 app.command("extrapolate", cls=LmvCommand)(extrapolate.command)
+app.command("noise-floor", cls=LmvCommand)(noise_floor.command)
 
 
 def main() -> None:

@@ -21,28 +21,29 @@ def command(
     frames: int = typer.Option(1, "--frames", "-n", min=1, max=3,
                                help=FRAMES_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="FLIP HDR/LDR columns (default: when the "
-                                        "'metrics' extra is installed; about 1-4 s per image at 320x180)."),
+    flip: bool = typer.Option(False, "--flip/--no-flip", help="Add FLIP HDR/LDR columns (opt-in: needs the 'metrics' "
+                              "extra and costs about 1-4 s per image at 320x180, 10-30 s at 1280x720)."),
+    regions: bool = typer.Option(False, "--regions", help="Also PSNR/SSIM per region (sky, translucent, "
+                                 "disoccluded, shading change, static; docs/regions.md) and each region's share."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
     precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
     backend: Backend = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/1, docs/evaluation.md) "
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (schema lmv.test/2, docs/evaluation.md) "
                                  "instead of tables."),
 ) -> None:
     """Score models and the repeat/warp baselines on exactly the same predicted frames.
 
     Streams whole scenes in the pattern R P..P (N predictions after every rendered frame; predictions
     feed back as history) and prints, per scene and overall, the mean PSNR / SSIM (ACES tonemapped) of
-    the final colour, the no-translucency layer and the translucency layer; FLIP too when the 'metrics'
-    extra is installed. A model that does not beat warp is not done.
+    the final colour, the no-translucency layer and the translucency layer (FLIP with --flip), and with
+    --regions the same per region. A model that does not beat warp is not done.
     """
     from lmv_cli.core.infer.compare import compare
 
     with progress_bar(not as_json) as progress:
         result = compare(models, data, scenes=scene, n=frames, device=device, flip=flip, plot=plot,
-                         precision=precision, backend=backend,
-                         progress=progress)
+                         precision=precision, backend=backend, regions=regions, progress=progress)
     if as_json:
         from lmv_cli.core.infer.reports import comparison_document
 
@@ -55,12 +56,13 @@ def command(
 
 
 def _tables(result) -> None:
-    from lmv_cli.cli._tables import print_summaries
+    from lmv_cli.cli._tables import print_region_summaries, print_summaries
 
     print_summaries(result.summaries, result.metrics, result.n)
     console = stdout_console()
     for name, path in result.models.items():
         note = " (the run has no best.pt: validation never ran)" if path.name == "last.pt" else ""
         console.print(f"{name} = {path}{note}", highlight=False)
+    print_region_summaries(result.summaries, result.n)
     if result.plot is not None:
         console.print(f"plot: {result.plot}", highlight=False)

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lmv_cli.core import baselines
+from lmv_cli.core import baselines, regions as regions_
 from lmv_cli.core.errors import CheckpointError, InputError
 from lmv_cli.core.inputs import CHANNELS, CURRENT_BUFFERS, TARGET_BUFFERS, Targets, assemble_targets
-from lmv_cli.core.metrics import flip, frame_metrics
+from lmv_cli.core.metrics import flip, frame_metrics, score_methods
 from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
+from lmv_cli.core.regions import RegionStats
 from lmv_cli.core.rollout import RENDERED_BUFFERS, Rollout, rp_schedule
 
 BASELINES = ("warp", "repeat")
@@ -39,9 +40,9 @@ FRAME_BUFFERS = tuple(dict.fromkeys(CURRENT_BUFFERS + RENDERED_BUFFERS + TARGET_
 """Store buffers read per frame: G-buffer, rendered history layers and ground truth."""
 GBUFFER_BUFFERS = ("world_normal", "depth", "roughness", "metallic")
 """Buffers of the network's G-buffer input (`inputs.gbuffer_input`)."""
-KEPT_BUFFERS = ("motion_vector", *baselines.LAYER_BUFFERS)
-"""What the baselines read of frames t−1…t−3 (the rollouts keep their own history): older frames are
-trimmed to these, which halves the frames held at once (0.6 GB less at 1920×1080)."""
+KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", *baselines.LAYER_BUFFERS)
+"""What the baselines and the regions read of frames t−1…t−3 (the rollouts keep their own history):
+older frames are trimmed to these, which halves the frames held at once (0.6 GB less at 1920×1080)."""
 DATA_META_KEY = "data"
 """Key of a model file's `meta` under which training records `data_signature` of its store."""
 
@@ -56,6 +57,11 @@ class FrameRecord:
     predicted: bool
     source: int  # distance to the last rendered frame: 0 for a rendered frame, 1..N for a predicted one
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    regions: dict[str, RegionStats] = field(default_factory=dict)  # with `regions=True`: the regions present
+    pixels: int = 0  # pixels of the scored frame (H·W), 0 for a rendered one
+    noise_threshold: float | None = None  # the scene's shading-change threshold, ACES units (`regions`)
+    region_labels: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    """(1, H, W) index into `regions.REGIONS`, set only while `on_frame` runs (not kept: memory)."""
 
 
 @dataclass
@@ -65,11 +71,18 @@ class Summary:
     scene: str
     frames: int  # predicted (scored) frames
     methods: dict[str, dict[str, float]]
+    regions: dict[str, RegionStats] = field(default_factory=dict)  # pooled over the frames, `REGIONS` order
+    pixels: int = 0  # pixels of all scored frames (the denominator of a region's share)
+    noise_threshold: dict[str, float] = field(default_factory=dict)  # scene → shading-change threshold
 
 
 OnFrame = Callable[[FrameRecord, Mapping[str, NetOutputs], Targets], None]
 """Called for every frame (rendered ones too, with no outputs): the record, each method's prediction
-and the ground truth. `lmv extrapolate` writes its images from here."""
+and the ground truth. `lmv extrapolate` writes its images from here. `record.region_labels` is only
+set during the call: take what you need of it there."""
+Reference = Callable[[int], NetOutputs]
+"""A method that is not a network: frame index t → its image of frame t (batch 1), e.g. the same frame
+rendered with another sampling seed (`noise_floor.py`)."""
 
 
 def evaluate_scene(
@@ -81,6 +94,8 @@ def evaluate_scene(
     start: int = 0,
     end: int | None = None,
     flip_metrics: bool = False,
+    regions: bool = False,
+    references: Mapping[str, Reference] | None = None,
     on_frame: OnFrame | None = None,
     progress: ProgressFn | None = None,
 ) -> list[FrameRecord]:
@@ -88,17 +103,18 @@ def evaluate_scene(
     rendered frame, and score every model (already on `device`) and the baselines on each predicted frame.
 
     Models run in eval mode without gradient (their previous mode is restored afterwards), each through
-    its own `Rollout` with cached history encodings. Returns one `FrameRecord` per frame walked.
+    its own `Rollout` with cached history encodings; `references` are scored beside them. With `regions`,
+    every scored frame is also split into `regions.REGIONS` (computed once, shared by every method) and
+    each method's squared error and SSIM summed per region. Returns one `FrameRecord` per frame walked.
     """
     first, stop = frame_range(scene, n, start, end)
-    clash = [name for name in models if name in BASELINES]
-    if clash:
-        raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
+    references = dict(references or {})
+    _check_names(models, references)
     schedule = rp_schedule(stop - first, n)
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
     recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
-    records, source = [], 0
+    records, source, threshold = [], 0, None
     try:
         for model in models.values():
             model.eval()
@@ -108,10 +124,15 @@ def evaluate_scene(
                 recent = [frame, *recent[:HISTORY_FRAMES]]
                 source = source + 1 if schedule[i] else 0
                 targets = assemble_targets(frame)
-                record, outputs = _step(scene.name, t, recent, targets, source, rollouts, flip_metrics)
+                outputs = _step(t, recent, source, rollouts, references)
+                if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
+                    threshold = regions_.noise_threshold(recent[1], recent[2])
+                record = _score(FrameRecord(scene.name, t, source > 0, source), outputs, targets, recent,
+                                threshold, flip_metrics)
                 records.append(record)
                 if on_frame is not None:
                     on_frame(record, outputs, targets)
+                record.region_labels = None
                 recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
                 del frame, outputs, targets  # not alive while the next frame is predicted
                 report(progress, scene.name, i + 1, stop - first)
@@ -121,29 +142,66 @@ def evaluate_scene(
     return records
 
 
-def _step(
-    scene: str,
-    t: int,
-    recent: list[dict[str, torch.Tensor]],
-    targets: Targets,
-    source: int,
-    rollouts: Mapping[str, Rollout],
-    use_flip: bool,
-) -> tuple[FrameRecord, dict[str, NetOutputs]]:
-    """Advance every rollout by frame t (`recent[0]`); predict and score it when `source` > 0."""
+def _check_names(models: Mapping[str, object], references: Mapping[str, object]) -> None:
+    """Refuse (`InputError`) method names that would overwrite another method's figures."""
+    clash = [name for name in models if name in BASELINES]
+    if clash:
+        raise InputError(f"model name(s) {', '.join(clash)} clash with the baselines {', '.join(BASELINES)}")
+    clash = [name for name in references if name in BASELINES or name in models]
+    if clash:
+        raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
+
+
+def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: Mapping[str, Rollout],
+          references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
+    """Advance every rollout by frame t (`recent[0]`); when `source` > 0, every method's prediction of it."""
     frame = recent[0]
     if source == 0:
         for rollout in rollouts.values():
             rollout.history.advance_rendered(frame)
-        return FrameRecord(scene, t, False, 0), {}
+        return {}
     outputs: dict[str, NetOutputs] = {}
     for name, rollout in rollouts.items():
         outputs[name] = rollout.predict(frame)
         rollout.history.advance_predicted(frame, outputs[name])
+    outputs.update({name: reference(t) for name, reference in references.items()})
     outputs["warp"] = baselines.warp(recent, source)
     outputs["repeat"] = baselines.repeat(recent, source)
-    metrics = {name: score(out, targets, use_flip) for name, out in outputs.items()}
-    return FrameRecord(scene, t, True, source, metrics), outputs
+    return outputs
+
+
+def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
+           recent: list[dict[str, torch.Tensor]], threshold: float | None, use_flip: bool) -> FrameRecord:
+    """Fill `record` with every method's metrics (one vectorised pass, `metrics.score_methods`) and, when
+    `threshold` is set (regions on), the frame's regions and per-region sums; unchanged when not predicted."""
+    if not outputs:
+        return record
+    names = list(outputs)
+    masks = None
+    if threshold is not None:
+        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold)
+        masks = regions_.region_masks(record.region_labels[0])
+    scores = score_methods([outputs[m] for m in names], targets, masks)
+    values = {k: v.tolist() for k, v in scores.values.items()}
+    record.metrics = {m: {k: values[k][i] for k in METRICS} for i, m in enumerate(names)}
+    record.pixels = targets.scene_color.shape[-2] * targets.scene_color.shape[-1]
+    if use_flip:
+        for m in names:
+            record.metrics[m]["flip_hdr"] = float(flip(outputs[m].color, targets.scene_color, "HDR")[0])
+            record.metrics[m]["flip_ldr"] = float(flip(outputs[m].color, targets.scene_color, "LDR")[0])
+    if masks is not None:
+        record.noise_threshold = threshold
+        record.regions = _region_stats(names, scores)
+    return record
+
+
+def _region_stats(names: Sequence[str], scores) -> dict[str, RegionStats]:
+    """Per-region sums of one frame as `RegionStats`, regions absent from the frame left out."""
+    sq, ss = scores.region_sq_error.tolist(), scores.region_ssim.tolist()
+    pixels, inner = scores.region_pixels.tolist(), scores.region_ssim_pixels.tolist()
+    return {region: RegionStats(int(pixels[r]), int(inner[r]), 1, {m: sq[i][r] for i, m in enumerate(names)},
+                                {m: ss[i][r] for i, m in enumerate(names)})
+            for r, region in enumerate(regions_.REGIONS) if pixels[r] > 0}
 
 
 def score(outputs: NetOutputs, targets: Targets, use_flip: bool = False) -> dict[str, float]:
@@ -222,7 +280,8 @@ def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
 def summarize(records: Sequence[FrameRecord]) -> dict[str, Summary]:
     """Means of every metric over the predicted frames, per scene (in order of appearance) and over all
     scenes (`OVERALL`, the mean over every scored frame). A PSNR of +inf (identical images) keeps the
-    mean at +inf: the figure is honest that some frame was exact."""
+    mean at +inf: the figure is honest that some frame was exact. Region statistics are pooled (summed
+    over pixels and frames, `RegionStats.merged`), so a region's PSNR is that of its pooled MSE."""
     groups: dict[str, list[FrameRecord]] = {}
     for record in records:
         if record.predicted:
@@ -238,7 +297,13 @@ def _summary(scene: str, records: Sequence[FrameRecord]) -> Summary:
     for method in (records[0].metrics if records else {}):
         names = records[0].metrics[method]
         methods[method] = {m: _mean([r.metrics[method][m] for r in records]) for m in names}
-    return Summary(scene, len(records), methods)
+    pooled: dict[str, RegionStats] = {}
+    for record in records:
+        for region, stats in record.regions.items():
+            pooled[region] = pooled[region].merged(stats) if region in pooled else stats
+    ordered = {region: pooled[region] for region in regions_.REGIONS if region in pooled}
+    thresholds = {r.scene: r.noise_threshold for r in records if r.noise_threshold is not None}
+    return Summary(scene, len(records), methods, ordered, sum(r.pixels for r in records), thresholds)
 
 
 def _mean(values: Sequence[float]) -> float:

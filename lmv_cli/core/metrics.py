@@ -1,16 +1,25 @@
 """Image metrics of docs/evaluation.md#metrics: ACES-tonemapped PSNR and SSIM, optional ꟻLIP.
 
 Both images are tonemapped with `color.aces` (Narkowicz fit, clamped to [0, 1], no gamma), then
-`PSNR = 10·log10(1 / MSE)` per sample (identical images give +inf) and SSIM via `pytorch_msssim` with
-data range 1. `frame_metrics` reports them for the final colour and for the no-translucency and
-translucency-only layers, as the original did. ꟻLIP needs the `metrics` extra (`flip-evaluator`).
+`PSNR = 10·log10(1 / MSE)` per sample (identical images give +inf) and SSIM with data range 1: an
+11-tap Gaussian window (σ = 1.5) applied separably without padding, constants K = (0.01, 0.03), the
+SSIM map averaged over its valid pixels and the channels — the definition and constants of
+`pytorch_msssim`, whose values it reproduces to ~1e-6 (tested) at a fraction of the cost.
+`frame_metrics` reports them for the final colour and for the no-translucency and translucency-only
+layers, as the original did; `score_methods` does the same for every method of one frame in one
+vectorised pass (targets tonemapped once, all predictions stacked) and also reduces the error and
+SSIM maps over region masks (`regions.py`). ꟻLIP needs the `metrics` extra (`flip-evaluator`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from lmv_cli.core.color import aces, srgb_encode
 from lmv_cli.core.errors import InputError, LmvError
@@ -19,6 +28,17 @@ from lmv_cli.core.model.interface import NetOutputs
 
 SSIM_WINDOW = 11
 """Side of SSIM's Gaussian window (pytorch_msssim default); smaller images have no valid SSIM."""
+SSIM_SIGMA = 1.5
+"""σ of SSIM's Gaussian window, px (pytorch_msssim default)."""
+SSIM_K = (0.01, 0.03)
+"""SSIM stabilising constants K1, K2 (data range 1): C1 = K1², C2 = K2²."""
+SSIM_BORDER = SSIM_WINDOW // 2
+"""Pixels at each image edge where the SSIM map is not defined (the window does not fit)."""
+LAYERS = {"": ("color", "scene_color"), "_no_st": ("color_no_st", "no_st"), "_st": ("st_color", "st_color")}
+"""Metric-name suffix → (prediction field of `NetOutputs`, target field of `Targets`): the final colour,
+the no-translucency and the translucency-only layer (docs/evaluation.md#metrics)."""
+_TILE = 64
+"""Output columns per banded matrix product of the horizontal blur (fastest measured on CPU)."""
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,25 +55,124 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Images smaller than the 11×11 window are refused: pytorch_msssim would silently skip the
     smoothing along that axis and return a different quantity.
     """
-    from pytorch_msssim import ssim as ms_ssim
-
     check_pair("ssim", pred, target)
-    h, w = pred.shape[-2:]
+    _check_ssim_size(pred)
+    with torch.no_grad():
+        return ssim_map(aces(pred.float()), aces(target.float())).mean(dim=(1, 2))
+
+
+def _check_ssim_size(x: torch.Tensor) -> None:
+    h, w = x.shape[-2:]
     if h < SSIM_WINDOW or w < SSIM_WINDOW:
         raise InputError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} px (its window), got {h}x{w}")
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM map (B, H−10, W−10), mean over channels, of images already in [0, 1]: x (B, C, H, W) and
+    y (B or 1, C, H, W); a target of batch 1 is blurred once and shared by every prediction."""
+    c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
+    mu_x, mu_y = gaussian_blur(x), gaussian_blur(y)
+    xx, yy, xy = gaussian_blur(x * x), gaussian_blur(y * y), gaussian_blur(x * y)
+    mu_xy = mu_x * mu_y
+    mu_xx, mu_yy = mu_x * mu_x, mu_y * mu_y
+    cs = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
+    return (((2 * mu_xy + c1) / (mu_xx + mu_yy + c1)) * cs).mean(dim=1)
+
+
+def gaussian_blur(x: torch.Tensor) -> torch.Tensor:
+    """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10).
+
+    Vertically as 11 shifted, weighted row slices (contiguous rows: vectorises well); horizontally as
+    one matrix product per tile of `_TILE` output columns with a banded (TILE+10, TILE) matrix —
+    both several times faster on CPU than the grouped 1-D convolutions of pytorch_msssim."""
+    g = _window()
+    weights = g.tolist()
+    h = x.shape[-2] - (SSIM_WINDOW - 1)
+    rows = x[..., 0:h, :] * weights[0]
+    for i in range(1, SSIM_WINDOW):
+        rows.add_(x[..., i:i + h, :], alpha=weights[i])
+    return _blur_rows(rows, g)
+
+
+def _blur_rows(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Valid 1-D filtering of the last axis with `g` (11 taps) by banded matrix products."""
+    *lead, w = x.shape
+    out = w - (SSIM_WINDOW - 1)
+    tiles = -(-out // _TILE)
+    band = torch.zeros(_TILE + SSIM_WINDOW - 1, _TILE)
+    for j in range(_TILE):
+        band[j:j + SSIM_WINDOW, j] = g
+    band = band.to(device=x.device, dtype=x.dtype)
+    padded = F.pad(x, (0, tiles * _TILE + SSIM_WINDOW - 1 - w))
+    windows = padded.unfold(-1, _TILE + SSIM_WINDOW - 1, _TILE)  # (…, tiles, TILE + 10)
+    return (windows.reshape(-1, _TILE + SSIM_WINDOW - 1) @ band).reshape(*lead, tiles * _TILE)[..., :out]
+
+
+def _window() -> torch.Tensor:
+    """The normalised 11-tap Gaussian (σ 1.5), float32 on the CPU, computed as pytorch_msssim does."""
+    coords = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
+    g = torch.exp(-(coords**2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+@dataclass
+class MethodScores:
+    """Metrics of M methods on one frame (batch 1 each), from `score_methods`."""
+
+    values: dict[str, torch.Tensor]  # metric name (`psnr`, `ssim_no_st`, …) → (M,) values
+    region_sq_error: torch.Tensor | None  # (M, R) sum over region pixels of the squared error, mean over RGB
+    region_ssim: torch.Tensor | None  # (M, R) sum of the SSIM map over the region's pixels where it is defined
+    region_pixels: torch.Tensor | None  # (R,) pixels of each region
+    region_ssim_pixels: torch.Tensor | None  # (R,) of them ≥ `SSIM_BORDER` px from the image border
+
+
+def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.Tensor | None = None) -> MethodScores:
+    """PSNR and SSIM of every layer (`LAYERS`) for M predictions of the same frame (each batch 1), in one
+    vectorised pass: each target is tonemapped and blurred once, the predictions are stacked (M, 3, H, W).
+
+    With `masks` (R, H, W) in {0, 1}, the final colour's squared-error map and SSIM map are also summed
+    over each region (one matrix product), so per-region PSNR/SSIM can be pooled over frames."""
+    b, _, h, w = targets.scene_color.shape
+    if b != 1:
+        raise InputError(f"score_methods scores one frame at a time, got a batch of {b}")
+    _check_ssim_size(targets.scene_color)
+    values: dict[str, torch.Tensor] = {}
+    region = None
     with torch.no_grad():
-        return ms_ssim(aces(pred.float()), aces(target.float()), data_range=1.0, size_average=False)
+        for suffix, (field, target_field) in LAYERS.items():
+            target = aces(getattr(targets, target_field).float())  # (1, 3, H, W) in [0, 1]
+            for o in outputs:
+                check_pair(f"psnr{suffix}", getattr(o, field), target)
+            pred = aces(torch.cat([getattr(o, field) for o in outputs]).float())  # (M, 3, H, W)
+            sq_error = ((pred - target) ** 2).mean(dim=1)  # (M, H, W)
+            smap = ssim_map(pred, target)  # (M, H − 10, W − 10)
+            values[f"psnr{suffix}"] = 10.0 * torch.log10(1.0 / sq_error.mean(dim=(1, 2)))
+            values[f"ssim{suffix}"] = smap.mean(dim=(1, 2))
+            if suffix == "" and masks is not None:
+                region = _region_sums(sq_error, smap, masks.to(sq_error.dtype))
+            del pred, sq_error, smap  # one layer's maps alive at a time
+    return MethodScores(values, *(region or (None, None, None, None)))
+
+
+def _region_sums(sq_error: torch.Tensor, smap: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Sums of the (M, H, W) error map and (M, H−10, W−10) SSIM map over (R, H, W) masks → (M, R) each,
+    and the (R,) pixel counts of the masks and of their SSIM-defined interiors."""
+    b = SSIM_BORDER
+    inner = masks[:, b:masks.shape[1] - b, b:masks.shape[2] - b]
+    return (sq_error.flatten(1) @ masks.flatten(1).T, smap.flatten(1) @ inner.flatten(1).T,
+            masks.flatten(1).sum(dim=1), inner.flatten(1).sum(dim=1))
+
+
+def psnr_of_mse(mse: float) -> float:
+    """10·log10(1 / MSE) in dB; +inf for an MSE of 0."""
+    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def frame_metrics(outputs: NetOutputs, targets: Targets) -> dict[str, torch.Tensor]:
     """PSNR/SSIM per sample (B,) of the final colour, the no-ST layer and the ST-only layer (docs/evaluation.md#metrics)."""
-    layers = {
-        "": (outputs.color, targets.scene_color),
-        "_no_st": (outputs.color_no_st, targets.no_st),
-        "_st": (outputs.st_color, targets.st_color),
-    }
     result = {}
-    for suffix, (pred, target) in layers.items():
+    for suffix, (field, target_field) in LAYERS.items():
+        pred, target = getattr(outputs, field), getattr(targets, target_field)
         result[f"psnr{suffix}"] = psnr(pred, target)
         result[f"ssim{suffix}"] = ssim(pred, target)
     return result

@@ -2,7 +2,8 @@
 
 Every scene is streamed once in the R P…P pattern with all models side by side (`evaluate_scene`), so
 all methods are scored on the same predicted frames against the same ground truth. No images are
-written; the optional plot shows PSNR over frames with the rendered frames marked.
+written; the optional plot shows PSNR over frames with the rendered frames marked. With `regions`, every
+figure is also given per region (`regions.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Comparison:
     records: list[FrameRecord]
     summaries: dict[str, Summary]
     plot: Path | None
+    reference: Path | None = None  # the second render scored as `noise_floor` (`noise_floor.py`), if any
 
 
 def compare(
@@ -43,17 +45,19 @@ def compare(
     plot: str | Path | None = None,
     precision: str = "auto",
     backend: str = "auto",
+    regions: bool = False,
     progress: ProgressFn | None = None,
 ) -> Comparison:
     """Score every model and both baselines on the scenes of a store with N predictions per rendered
-    frame. Store, scenes, frame ranges, models (and their agreement with the store) and the plot path
-    are all checked before any frame is predicted. `flip` None: ꟻLIP when the `metrics` extra is installed."""
+    frame (and, with `regions`, per region). Store, scenes, frame ranges, models (and their agreement
+    with the store) and the plot path are all checked before any frame is predicted. ꟻLIP only with
+    `flip` (it costs seconds per image)."""
     store = open_store(store_path)
     selected = select_scenes(store, scenes)
     for scene in selected:
         frame_range(scene, n, 0, None)
     plot_path = _plot_path(plot)
-    use_flip = flip_available() if flip is None else flip
+    use_flip = bool(flip)
     if use_flip and not flip_available():
         raise LmvError("ꟻLIP needs the 'metrics' extra: pip install 'lmv[metrics]' (package flip-evaluator)")
     dev = pick_device(device)
@@ -61,7 +65,8 @@ def compare(
     models = {m.name: m.model for m in loaded}
     records: list[FrameRecord] = []
     for scene in selected:
-        records += evaluate_scene(scene, n, models, device=dev, flip_metrics=use_flip, progress=progress)
+        records += evaluate_scene(scene, n, models, device=dev, flip_metrics=use_flip, regions=regions,
+                                  progress=progress)
     if plot_path is not None:
         from lmv_cli.core.infer.plot import psnr_plot
 

@@ -106,7 +106,7 @@ def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, u
     writer = SceneWriter(folder, loaded.name, picks, VideoWriter(video_path, VIDEO_FPS) if use_video else None)
     try:
         records = evaluate_scene(scene, n, {loaded.name: loaded.model}, device=device, start=first, end=stop,
-                                 on_frame=writer, progress=progress)
+                                 regions=True, on_frame=writer, progress=progress)
     finally:
         sheet = writer.finish()
     context = {"scene": scene.name, "model": str(loaded.path), "frames_per_rendered": n}

@@ -97,3 +97,26 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Seq
         sheet.paste(Image.fromarray(side_by_side(tiles, gap), "RGB"), (0, y + LABEL_HEIGHT))
         y += LABEL_HEIGHT + h + gap
     return np.asarray(sheet)
+
+
+def region_overlay(image: np.ndarray, labels: np.ndarray, colors: Sequence[tuple[int, int, int]],
+                   alpha: float = 0.55) -> np.ndarray:
+    """(H, W, 3) uint8 preview tinted by region: each pixel blended with `colors[labels]` at `alpha`
+    (labels (H, W) ints indexing `colors`), so the regions read over the picture."""
+    tint = np.asarray(colors, dtype=np.float32)[labels]  # (H, W, 3)
+    return np.round(image.astype(np.float32) * (1 - alpha) + tint * alpha).astype(np.uint8)
+
+
+def legend(width: int, entries: Sequence[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+    """A (LABEL_HEIGHT + 4, width, 3) strip: a colour swatch and the name of each entry, left to right."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, LABEL_HEIGHT + 4), (32, 32, 32))
+    draw = ImageDraw.Draw(strip)
+    x = 2
+    for name, color in entries:
+        draw.rectangle((x, 4, x + 9, 13), fill=tuple(color))
+        draw.text((x + 13, 2), name, fill=(255, 255, 255))
+        x += 13 + int(draw.textlength(name)) + 10
+    return np.asarray(strip)
+

@@ -2,7 +2,8 @@
 
     <out>/<scene>/exr/frame_<t>.exr      linear HDR prediction (float32 R, G, B), predicted frames only
     <out>/<scene>/png/frame_<t>.png      its ACES + sRGB preview
-    <out>/<scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp, a few frames
+    <out>/<scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp | regions, a few
+                                         frames, with the regions' colour legend (`region_tile`)
     <out>/<scene>/video.mp4              prediction | truth | warp, every frame (R and P), `video` extra
 
 Only the contact sheet's few rows are kept in memory; everything else is written as it comes.
@@ -18,11 +19,14 @@ import numpy as np
 from lmv_cli.core import exr
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FrameRecord
-from lmv_cli.core.infer.images import caption, contact_sheet, error_heat, preview, side_by_side, write_png
+from lmv_cli.core.infer.images import (caption, contact_sheet, error_heat, legend, preview, region_overlay,
+                                       side_by_side, write_png)
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.model.interface import NetOutputs
+from lmv_cli.core.regions import REGION_COLORS, REGIONS
 
 SHEET_COLUMNS = ("prediction", "ground truth", "error (ACES)", "warp")
+REGIONS_COLUMN = "regions"
 VIDEO_COLUMNS = "prediction | truth | warp"
 
 
@@ -50,6 +54,7 @@ class SceneWriter:
             shown, warp = preview(color), preview(outputs["warp"].color)
             if record.frame in self.sheet_frames:
                 tiles = [shown, truth, error_heat(color, targets.scene_color), warp]
+                tiles += region_tile(record, truth)
                 self.rows.append((f"frame {record.frame} (P{record.source})", tiles))
         else:
             shown = warp = truth
@@ -70,7 +75,11 @@ class SceneWriter:
             self.video.close()
         if not self.rows:
             return None
-        return write_png(self.folder / "contact_sheet.png", contact_sheet(self.rows, SHEET_COLUMNS))
+        with_regions = len(self.rows[0][1]) > len(SHEET_COLUMNS)
+        sheet = contact_sheet(self.rows, SHEET_COLUMNS + ((REGIONS_COLUMN,) if with_regions else ()))
+        if with_regions:
+            sheet = np.concatenate([sheet, legend(sheet.shape[1], list(REGION_COLORS.items()))], axis=0)
+        return write_png(self.folder / "contact_sheet.png", sheet)
 
 
 def make_folder(path: Path) -> Path:
@@ -82,3 +91,12 @@ def make_folder(path: Path) -> Path:
     except OSError as e:
         raise LmvError(f"cannot create output folder: {e.strerror or e}", path=path) from None
     return path
+
+
+def region_tile(record: FrameRecord, truth: np.ndarray) -> list[np.ndarray]:
+    """The contact sheet's regions tile of a predicted frame: the truth tinted by region (`REGION_COLORS`),
+    or nothing when the frame's regions were not computed."""
+    if record.region_labels is None:
+        return []
+    labels = record.region_labels[0].cpu().numpy()  # (H, W) index into REGIONS
+    return [region_overlay(truth, labels, [REGION_COLORS[r] for r in REGIONS])]
