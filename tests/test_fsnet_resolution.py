@@ -1,7 +1,7 @@
-"""FSNet details pinned where mutation testing found them unpinned (README "Mutation testing"): the
+"""FSNet's sizes and resolutions: the
 default `head_channels` is the released 32; a wrong number of encoder or decoder widths is refused;
 `at_network` with `downscale=2` takes 2×2 means (the last row/column of an odd size averages what it
-covers, even sizes take the bilinear ½ path), pads by edge replication to multiples of 16 and rescales
+covers), pads by edge replication to multiples of 16 and rescales
 only motion fields to the padded frame; `_upsample` brings the residual and the learned flows back
 bilinearly."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.decoder import DecoderResult
@@ -34,18 +33,6 @@ def replicate_to_16(small: torch.Tensor) -> torch.Tensor:
     rows = torch.tensor([min(i, h - 1) for i in range(16)])
     cols = torch.tensor([min(j, w - 1) for j in range(16)])
     return small[:, :, rows][:, :, :, cols]
-
-
-class _Calls(TorchFunctionMode):
-    """Records the names of the torch functions called (they still run)."""
-
-    def __init__(self):
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.append(getattr(func, "__name__", str(func)))
-        return func(*args, **(kwargs or {}))
 
 
 def test_default_head_channels_is_the_released_32():
@@ -97,17 +84,6 @@ def test_even_sizes_are_the_2x2_means_not_corner_samples():
     got = lite().at_network(ramp(1, 4, 4))
     small = torch.tensor([[5.5, 7.5], [25.5, 27.5]])
     torch.testing.assert_close(got, replicate_to_16(small.view(1, 1, 2, 2)), rtol=0, atol=1e-5)
-
-
-@pytest.mark.parametrize("size, path", [((4, 6), "interpolate"), ((3, 6), "avg_pool2d"), ((4, 5), "avg_pool2d")])
-def test_even_sizes_take_the_bilinear_path(size, path):
-    """The same 2×2 means either way; the bilinear ½ is the faster kernel on CPU, so even sizes use it
-    and only odd sizes (which it cannot average) pool."""
-    net = lite()
-    with _Calls() as calls:
-        net.at_network(ramp(3, *size))
-    used = [n for n in calls.names if n in ("interpolate", "avg_pool2d")]
-    assert used == [path]
 
 
 def test_motion_is_rescaled_to_the_padded_frame_other_maps_are_not():

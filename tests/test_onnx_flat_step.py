@@ -1,5 +1,4 @@
-"""`lmv_cli.core.model.onnx_step` pinned where mutation testing would find it unpinned (README "Mutation
-testing"): `state_channels` per preset (decoder, G-buffer skip channels of one slot's state block),
+"""The flat ONNX step (`lmv_cli.core.model.onnx_step`) computes what `FSNet.step` computes: `state_channels` per preset (decoder, G-buffer skip channels of one slot's state block),
 `FlatStep.forward` equal to `FSNet.step` on the same inputs for every output and every streamed state
 block (so the history split, the merged-MV split, the slot colours of `_history_frame`, the per-slot state
 blocks at their offsets and the `stream_valid` gating of `_encode` are all checked), the 0 / 1 flags
