@@ -6,7 +6,6 @@ float16 sky depth."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from lmv_cli.core import brdf_lut, derived
 
