@@ -102,6 +102,17 @@ def _run(n=2, **kwargs):
     return scene, stub, ev.evaluate_scene(scene, n, {"stub": stub}, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def walked():
+    """One whole-scene walk per N (they are the slow part): scene, stub, records and what `on_frame` saw."""
+    runs = {}
+    for n in (1, 2, 3):
+        seen = []
+        scene, stub, records = _run(n, on_frame=lambda r, outs, tg, seen=seen: seen.append((r, outs, tg)))
+        runs[n] = scene, stub, records, seen
+    return runs
+
+
 # --- evaluate_scene ---------------------------------------------------------------------------------------
 
 
@@ -110,8 +121,8 @@ def _run(n=2, **kwargs):
     (2, [0, 0, 0, 1, 2, 0, 1, 2, 0, 1]),
     (3, [0, 0, 0, 1, 2, 3, 0, 1, 2, 3]),
 ])
-def test_records_of_every_frame(n, sources):
-    scene, stub, records = _run(n)
+def test_records_of_every_frame(walked, n, sources):
+    scene, stub, records, _ = walked[n]
     assert [r.frame for r in records] == list(range(10))
     assert [r.scene for r in records] == ["hall"] * 10
     assert [r.source for r in records] == sources
@@ -132,9 +143,9 @@ def test_window_start_end():
     assert [c[0] for c in stub.calls] == [5, 7]
 
 
-def test_history_seen_by_each_prediction():
+def test_history_seen_by_each_prediction(walked):
     """N = 2: a predicted frame enters the history with the stream of its pass, a rendered one with none."""
-    _, stub, _ = _run(2)
+    _, stub, _, _ = walked[2]
     mark = lambda t: ("stream", t)  # noqa: E731
     assert [(t, streams) for t, streams, _ in stub.calls] == [
         (3, (None, None, None)),
@@ -145,9 +156,8 @@ def test_history_seen_by_each_prediction():
     ]
 
 
-def test_baselines_and_model_on_the_same_frame_and_ground_truth():
-    seen = []
-    scene, _, records = _run(2, on_frame=lambda r, outs, tg: seen.append((r, outs, tg)))
+def test_baselines_and_model_on_the_same_frame_and_ground_truth(walked):
+    scene, _, records, seen = walked[3]  # N = 3: frames 1, 2 and 3 after the last rendered one
     assert [s[0] for s in seen] == records
     for record, outs, targets in seen:
         t = record.frame
@@ -177,8 +187,8 @@ def truth_targets(truth: NetOutputs):
     return SimpleNamespace(scene_color=truth.color, no_st=truth.color_no_st, st_color=truth.st_color)
 
 
-def test_flip_only_when_asked():
-    _, _, plain = _run(1, end=5)
+def test_flip_only_when_asked(walked):
+    _, _, plain, _ = walked[1]
     assert set(plain[3].metrics["warp"]) == METRICS
     _, _, flipped = _run(1, end=5, flip_metrics=True)
     r = flipped[3]
