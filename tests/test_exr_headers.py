@@ -6,6 +6,7 @@ defaults, dtypes and errors. Files are written by OpenEXR or, where a case needs
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import struct
 from pathlib import Path
@@ -35,12 +36,12 @@ def _deadline(seconds: float):
 
 
 def _raises(call, path: Path, *facts: str) -> ExrError:
-    """`call()` raises an ExrError naming `path` whose message carries each of `facts`."""
+    """`call()` raises an ExrError naming `path` whose message carries `facts` in this order."""
     with _deadline(5), pytest.raises(ExrError) as caught:
         call()
     assert caught.value.path == path and str(path) in str(caught.value)
-    for fact in facts:
-        assert fact in caught.value.message, (fact, caught.value.message)
+    pattern = ".*".join(rf"(?<!\d){re.escape(fact)}(?!\d)" for fact in facts)  # in this order, whole numbers
+    assert re.search(pattern, caught.value.message), (facts, caught.value.message)
     return caught.value
 
 
@@ -127,7 +128,7 @@ def test_read_info_names_the_file_in_chunk_errors(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"has {size}")
+    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"{size}")
 
 
 # headers written byte by byte
@@ -213,7 +214,7 @@ def test_multi_part_tiled_files_are_tiled_by_their_type(tmp_path):
     assert data[4:8] == struct.pack("<I", 2 | 0x1000)
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"has {size}")
+    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"{size}")
 
 
 # read_channels
@@ -225,8 +226,8 @@ def test_read_channels_checks_truncation_unless_told_it_was_checked(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_channels(path), path, f"{size + 1} bytes", f"has {size}")
-    _raises(lambda: exr.read_channels(path, ["Y"]), path, f"{size + 1} bytes", f"has {size}")
+    _raises(lambda: exr.read_channels(path), path, f"{size + 1} bytes", f"{size}")
+    _raises(lambda: exr.read_channels(path, ["Y"]), path, f"{size + 1} bytes", f"{size}")
 
 
 def test_read_channels_returns_all_or_the_named_channels_in_order(tmp_path):
@@ -244,7 +245,7 @@ def test_read_channels_returns_all_or_the_named_channels_in_order(tmp_path):
 def test_read_channels_lists_missing_and_found_channels(tmp_path):
     path = tmp_path / "a.exr"
     exr.write_exr(path, {"Z": np.zeros((2, 3), np.float32), "R": np.zeros((2, 3), np.float32)})
-    _raises(lambda: exr.read_channels(path, ["G", "R", "B"]), path, "G, B", "found: R, Z")
+    _raises(lambda: exr.read_channels(path, ["G", "R", "B"]), path, "G, B", "R, Z")  # missing, then found
 
 
 def test_read_channels_reports_what_the_binding_cannot_open(tmp_path):
@@ -365,7 +366,7 @@ def test_write_rgba_default_alpha_is_one(tmp_path):
 @pytest.mark.parametrize("channels", [0, 5])
 def test_write_rgba_refuses_0_or_5_channels_naming_the_file(tmp_path, channels):
     path = tmp_path / "bad.exr"
-    _raises(lambda: exr.write_rgba(path, np.zeros((channels, 2, 2), np.float32)), path, "1 to 4 channels", f"got {channels}")
+    _raises(lambda: exr.write_rgba(path, np.zeros((channels, 2, 2), np.float32)), path, "1 to 4", f"{channels}")
     assert list(tmp_path.iterdir()) == []
 
 
