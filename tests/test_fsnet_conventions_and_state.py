@@ -8,13 +8,12 @@ G-buffer features or cached encodings is refused."""
 
 from __future__ import annotations
 
-import os
 import pytest
 import torch
 
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.model.encoder import Encoding
-from lmv_cli.core.model.fsnet import PRESETS, FSNet, _tracing
+from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState
 
@@ -96,31 +95,6 @@ def test_gbuffer_channels_other_than_six_are_accepted():
     net = small(gbuffer_channels=4)
     out = net(make_inputs(1, 16, 16, gbuffer_channels=4))
     assert out.color.shape == (1, 3, 16, 16)
-
-
-def test_tracing_is_seen_by_jit_trace():
-    seen = []
-
-    def f(x):
-        seen.append(_tracing())
-        return x * 2
-
-    torch.jit.trace(f, (torch.ones(2),), check_trace=False)
-    assert seen == [True]
-    assert _tracing() is False
-
-
-@pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,
-                    reason="mutmut's trampolines read a ContextVar, which torch.compile(fullgraph=True) cannot trace")
-def test_tracing_is_seen_by_torch_compile():
-    """Under torch.compile (not exporting) `_tracing()` is True: the branch is traced as taken."""
-
-    def f(x):
-        return x + 1 if _tracing() else x - 1
-
-    compiled = torch.compile(f, backend="eager", fullgraph=True)
-    torch.testing.assert_close(compiled(torch.zeros(2)), torch.ones(2))
-    torch.testing.assert_close(f(torch.zeros(2)), -torch.ones(2))
 
 
 def test_values_are_not_checked_while_tracing():

@@ -153,7 +153,7 @@ def test_flips_are_two_fair_independent_coins_that_also_negate_motion(eval_store
                 for fx in (False, True) for fy in (False, True)}
     assert len({v.tobytes() for v in variants.values()}) == 4  # each flip is visible in the depth
     draws = []
-    for epoch in range(200):
+    for epoch in range(100):
         item = ds[(epoch, 0)]
         (fx, fy), = [k for k, v in variants.items() if np.array_equal(item["depth"], v)]
         mv = raw["motion_vector"][..., :: -1 if fy else 1, :: -1 if fx else 1]
