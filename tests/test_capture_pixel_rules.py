@@ -8,6 +8,7 @@ velocity, velocity without gain, and negative colour.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_depth_of_exactly_zero_is_an_error(scene: Path, folder: str, channel: st
     (found,) = problems(scene, "range")
     assert found.severity is Severity.ERROR
     assert found.buffer == folder and found.frame == 1 and found.path.name == "frame_1.EXR"
-    assert found.message == "3 pixels with depth <= 0 in 2 frame(s), first in frame 1"
+    assert re.search(r"\b3 pixels.*depth <= 0.*\b2 frame.*first in frame 1\b", found.message)
 
 
 def test_small_positive_depth_is_fine(scene: Path) -> None:
@@ -86,7 +87,7 @@ def test_nan_values_are_counted_not_just_detected(scene: Path) -> None:
     edit(scene / "BaseColor" / "frame_2.EXR", two)
     (found,) = problems(scene, "nan")
     assert found.severity is Severity.ERROR and found.frame == 1
-    assert found.message == "5 NaN values in 2 frame(s), first in frame 1"
+    assert re.search(r"\b5 NaN.*\b2 frame.*first in frame 1\b", found.message)
 
 
 def test_inf_values_are_counted_with_their_sign(scene: Path) -> None:
@@ -95,7 +96,7 @@ def test_inf_values_are_counted_with_their_sign(scene: Path) -> None:
 
     edit(scene / "SceneColorNoST" / "frame_3.EXR", infs)
     (found,) = problems(scene, "inf")
-    assert found.message == "3 Inf values in 1 frame(s), first in frame 3"
+    assert re.search(r"\b3 Inf.*\b1 frame.*first in frame 3\b", found.message)
 
 
 # ------------------------------------------------------------------------------------------ composite
@@ -151,7 +152,7 @@ def test_zero_velocity_in_some_frames_is_a_warning_naming_the_first(scene: Path)
     (found,) = problems(scene, "zero-velocity")
     assert found.severity is Severity.WARNING
     assert found.frame == 2 and found.path.name == "frame_2.EXR"
-    assert found.message == "velocity is zero in 2 frame(s), first in frame 2 (static shot?)"
+    assert re.search(r"velocity is zero.*\b2 frame.*first in frame 2\b", found.message)
 
 
 @pytest.mark.parametrize("channel", ["R", "G"])
@@ -207,7 +208,7 @@ def test_clearly_negative_colour_is_an_error_counted_per_pixel(scene: Path) -> N
     (found,) = problems(scene, "negative-colour")
     assert found.severity is Severity.ERROR
     assert found.buffer == "SkyColor" and found.frame == 1 and found.path.name == "frame_1.EXR"
-    assert found.message == "3 pixels with colour below -0.001 (physically impossible) in 2 frame(s), first in frame 1"
+    assert re.search(r"\b3 pixels.*below -0\.001.*\b2 frame.*first in frame 1\b", found.message)
     assert problems(scene, "range") == []  # an impossible pixel is not also a slightly negative one
 
 
@@ -222,7 +223,7 @@ def test_slightly_negative_colour_is_a_warning(scene: Path) -> None:
     assert problems(scene, "negative-colour") == []
     (found,) = problems(scene, "range")
     assert found.severity is Severity.WARNING and found.buffer == "SceneColorNoST" and found.frame == 2
-    assert found.message == "3 pixels with slightly negative colour (between -0.001 and 0) in 1 frame(s), first in frame 2"
+    assert re.search(r"\b3 pixels.*slightly negative.*\b1 frame.*first in frame 2\b", found.message)
     report = check_export(scene, workers=1)
     assert report.ok() and not report.ok(strict=True)
 

@@ -49,18 +49,19 @@ def test_pack_usage_errors(args, tmp_path):
 
 def test_bad_data_is_one_line_exit_1(tmp_path):
     line = one_line(runner.invoke(app, ["capture-check", str(tmp_path / "missing")]), 1)
-    assert line == f"error: {tmp_path / 'missing'}: no such folder"
+    assert line.startswith(f"error: {tmp_path / 'missing'}: ") and "no such folder" in line
     line = one_line(runner.invoke(app, ["pack", str(tmp_path / "missing"), str(tmp_path / "s.zarr")]), 1)
     assert str(tmp_path / "missing") in line
 
 
 def test_json_failure_prints_an_error_object_on_stdout(tmp_path):
     result = runner.invoke(app, ["capture-check", str(tmp_path / "missing"), "--json"])
-    assert one_line(result, 1) == f"error: {tmp_path / 'missing'}: no such folder"
+    assert one_line(result, 1).startswith(f"error: {tmp_path / 'missing'}: ")
     error = json.loads(result.stdout)
+    message = error["error"].pop("message")
+    assert "no such folder" in message and error["error"].pop("text") == f"{tmp_path / 'missing'}: {message}"
     assert error == {"schema": "lmv.error/1", "ok": False, "exit_code": 1,
-                     "error": {"type": "CaptureError", "message": "no such folder", "path": str(tmp_path / "missing"),
-                               "frame": None, "text": f"{tmp_path / 'missing'}: no such folder"}}
+                     "error": {"type": "CaptureError", "path": str(tmp_path / "missing"), "frame": None}}
 
 
 def test_json_report_of_a_damaged_store_is_a_report_not_an_error(synth_scene, tmp_path):

@@ -112,5 +112,5 @@ def test_no_flows_give_a_zero_tensor_term() -> None:
 def test_shape_mismatch_names_the_layer(field: str, target: str) -> None:
     outputs, targets = case()
     setattr(outputs, field, getattr(outputs, field)[:, :, :4])
-    with pytest.raises(InputError, match=rf"^'{field}': prediction shape \(2, 3, 4, 8\) != target shape \(2, 3, 8, 8\)$"):
+    with pytest.raises(InputError, match=rf"'{field}'.*\(2, 3, 4, 8\).*\(2, 3, 8, 8\)"):
         total_loss(outputs, targets)

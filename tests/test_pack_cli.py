@@ -64,8 +64,7 @@ def test_nan_and_inf_are_replaced_and_reported(tmp_path):
 def test_existing_store_is_an_error_and_resume_of_a_complete_store_does_nothing(export, tmp_path):
     assert invoke(export, tmp_path / "s.zarr", "-j", "1").exit_code == 0
     line = one_line_error(invoke(export, tmp_path / "s.zarr"))
-    assert line == f"error: {tmp_path / 's.zarr'}: already exists; pass --resume to continue an interrupted pack " \
-                   "or --overwrite to replace it"
+    assert line.startswith(f"error: {tmp_path / 's.zarr'}: ") and "--resume" in line and "--overwrite" in line
     result = invoke(export, tmp_path / "s.zarr", "--resume", "-j", "1")
     assert result.exit_code == 0 and "(0 this run" in result.output
 

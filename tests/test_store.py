@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from helpers_export import assert_same_store, set_root_attr, write_export
-from lmv_cli.core import exr
+from helpers_export import assert_same_store, assert_store_matches_export, set_root_attr, write_export
 from lmv_cli.core.errors import CaptureError, ExrError, StoreError
 from lmv_cli.core.store import layout, open_store, pack
 
@@ -39,41 +38,6 @@ def packed(two_scenes, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stores") / "two.zarr"
     pack(two_scenes, out, workers=1)
     return out
-
-
-def expected_frame(scene_dir: Path, t: int) -> dict[str, np.ndarray]:
-    """The stored arrays of frame t, computed straight from the EXR files (docs/store.md#derived-buffers rules)."""
-    def read(folder, names):
-        planes = exr.read_channels(scene_dir / folder / f"frame_{t}.EXR", names)
-        x = np.stack([p.astype(np.float32) for p in planes.values()])
-        return np.where(np.isfinite(x), x, np.float32(0))
-
-    f16 = lambda x: np.clip(x, -65504, 65504).astype(np.float16)  # noqa: E731
-    sc, ns, a = read("SceneColor", "RGB"), read("SceneColorNoST", "RGB"), read("STAlpha", "R")
-    mrs, nvs, vd = read("MetallicRoughnessStencil", "RG"), read("NoVSpecular", "RG"), read("VelocityDepth", "RGB")
-    base, sky = read("BaseColor", "RGB"), read("SkyColor", "RGB")
-    sky_mask = (vd[2:3] >= read("SkyDepth", "R") * np.float32(1 - 1e-4)) & np.all(base == 0, axis=0, keepdims=True)
-    return {
-        "scene_color": f16(sc), "scene_color_no_st": f16(ns), "st_color": f16(np.maximum(sc - ns * a, 0)),
-        "st_alpha": f16(a), "sky_color": f16(sky), "base_color": f16(base), "metallic": f16(mrs[0:1]),
-        "roughness": f16(mrs[1:2]), "specular": f16(nvs[1:2]), "nov": f16(nvs[0:1]),
-        "world_normal": f16(read("WorldNormal", "RGB")), "depth": vd[2:3],
-        "motion_vector": np.stack([vd[0], -vd[1]]), "skybox_mask": sky_mask.astype(np.uint8),
-        # brdf_color: not recomputed with the code under test; tests/test_brdf_color.py checks the stored
-        # values against an independent naive implementation
-    }  # fmt: skip
-
-
-def assert_store_matches_export(store_path: Path, scene_dirs: dict[str, Path]) -> None:
-    store = open_store(store_path)
-    assert store.scenes == tuple(scene_dirs)
-    for name, scene_dir in scene_dirs.items():
-        scene = store.scene(name)
-        for t in range(scene.frames):
-            got = scene.frame(t)
-            for buffer, want in expected_frame(scene_dir, t).items():
-                assert got[buffer].dtype == np.dtype(layout.BUFFERS_BY_NAME[buffer].dtype), buffer
-                np.testing.assert_array_equal(got[buffer], want, err_msg=f"{name} frame {t} {buffer}")
 
 
 def test_pack_equals_exr_after_conversions(packed, two_scenes):

@@ -8,12 +8,11 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from helpers_export import assert_same_store
+from helpers_export import assert_same_store, assert_store_matches_export
 from lmv_cli.cli.app import app
 from lmv_cli.core.errors import StoreError
 from lmv_cli.core.store import layout, open_store, pack
 from lmv_cli.core.store.verify import verify_store
-from test_store import assert_store_matches_export
 
 runner = CliRunner()
 

@@ -1,25 +1,23 @@
-"""`lmv_cli.core.evaluate` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing").
+"""Scoring a scene as `lmv test` does (`lmv_cli.core.evaluate`), on a hand-built in-memory scene (10 frames
+of 16x12, float16 colours and a uint8 sky mask like the store, the frame index written into the roughness
+G-buffer) and a stub model following `FSNet.step`'s contract (it predicts the exact ground truth of the
+frame whose G-buffer it is given and notes the streamed state it is handed):
 
-A hand-built in-memory scene (10 frames of 16x12, float16 colours and a uint8 sky mask like the store,
-the frame index written into the roughness G-buffer) and a stub predictor following `FSNet.step`'s call
-contract (it predicts the exact ground truth of the frame whose G-buffer it is given and records the
-streamed state it sees) make the streaming evaluation fast and checkable by hand:
-
-- `evaluate_scene`: which frames are walked and scored for N = 1, 2, 3 and a `start`/`end` window, every
-  record's fields (rendered frames: no metrics), each predicted frame's history (predicted vs rendered
+- `evaluate_scene`: which frames are predicted and scored for N = 1, 2, 3 and a `start`/`end` window, every
+  record's fields (rendered frames: no metrics), the history each prediction sees (predicted vs rendered
   slots), the model, `warp` and `repeat` scored on the same frame against its own ground truth (repeat =
-  last rendered frame, warp = it reprojected with the rendered MVs), ꟻLIP only when asked, `on_frame`
-  arguments, progress calls, device passed to `read_frame`, eval mode inside and the mode restored, and
-  the name-clash error word for word;
-- `frame_range`: its boundaries and messages word for word;
+  last rendered frame, warp = it reprojected with the rendered MVs), ꟻLIP only when asked, `on_frame` and
+  progress, eval mode inside and the mode restored, model names clashing with the baselines;
+- `frame_range`: its boundaries and the facts of its refusals;
 - `read_frame`: buffers, dtype, shape, device; `score`: keys with and without ꟻLIP;
-- `data_signature` / `check_model_store`: signatures of partial attrs and every refusal word for word;
-- `summarize` / `_summary` / `_mean`: means per scene (in order of appearance) and over all scenes.
+- `data_signature` / `check_model_store`: signatures of partial attrs and every refusal's facts;
+- `summarize`: means per scene (in order of appearance) and over all scenes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -62,11 +60,9 @@ class FakeScene:
     def __init__(self, name: str = "hall", frames: int = FRAMES):
         self.name, self.frames, self.height, self.width = name, frames, H, W
         self._data = [_arrays(t) for t in range(frames)]
-        self.reads = []
 
     def frame(self, t, buffers=None):
         data = self._data[t]
-        self.reads.append(t)
         return dict(data) if buffers is None else {b: data[b] for b in buffers}
 
 
@@ -106,6 +102,17 @@ def _run(n=2, **kwargs):
     return scene, stub, ev.evaluate_scene(scene, n, {"stub": stub}, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def walked():
+    """One whole-scene walk per N (they are the slow part): scene, stub, records and what `on_frame` saw."""
+    runs = {}
+    for n in (1, 2, 3):
+        seen = []
+        scene, stub, records = _run(n, on_frame=lambda r, outs, tg, seen=seen: seen.append((r, outs, tg)))
+        runs[n] = scene, stub, records, seen
+    return runs
+
+
 # --- evaluate_scene ---------------------------------------------------------------------------------------
 
 
@@ -114,8 +121,8 @@ def _run(n=2, **kwargs):
     (2, [0, 0, 0, 1, 2, 0, 1, 2, 0, 1]),
     (3, [0, 0, 0, 1, 2, 3, 0, 1, 2, 3]),
 ])
-def test_records_of_every_frame(n, sources):
-    scene, stub, records = _run(n)
+def test_records_of_every_frame(walked, n, sources):
+    scene, stub, records, _ = walked[n]
     assert [r.frame for r in records] == list(range(10))
     assert [r.scene for r in records] == ["hall"] * 10
     assert [r.source for r in records] == sources
@@ -128,19 +135,17 @@ def test_records_of_every_frame(n, sources):
         else:
             assert r == FrameRecord("hall", r.frame, False, 0, {})
     assert [c[0] for c in stub.calls] == [t for t, s in enumerate(sources) if s]
-    assert scene.reads == list(range(10))
 
 
 def test_window_start_end():
     scene, stub, records = _run(1, start=2, end=9)
     assert [(r.frame, r.source) for r in records] == [(2, 0), (3, 0), (4, 0), (5, 1), (6, 0), (7, 1), (8, 0)]
     assert [c[0] for c in stub.calls] == [5, 7]
-    assert scene.reads == list(range(2, 9))
 
 
-def test_history_seen_by_each_prediction():
+def test_history_seen_by_each_prediction(walked):
     """N = 2: a predicted frame enters the history with the stream of its pass, a rendered one with none."""
-    _, stub, _ = _run(2)
+    _, stub, _, _ = walked[2]
     mark = lambda t: ("stream", t)  # noqa: E731
     assert [(t, streams) for t, streams, _ in stub.calls] == [
         (3, (None, None, None)),
@@ -151,9 +156,8 @@ def test_history_seen_by_each_prediction():
     ]
 
 
-def test_baselines_and_model_on_the_same_frame_and_ground_truth():
-    seen = []
-    scene, _, records = _run(2, on_frame=lambda r, outs, tg: seen.append((r, outs, tg)))
+def test_baselines_and_model_on_the_same_frame_and_ground_truth(walked):
+    scene, _, records, seen = walked[3]  # N = 3: frames 1, 2 and 3 after the last rendered one
     assert [s[0] for s in seen] == records
     for record, outs, targets in seen:
         t = record.frame
@@ -183,8 +187,8 @@ def truth_targets(truth: NetOutputs):
     return SimpleNamespace(scene_color=truth.color, no_st=truth.color_no_st, st_color=truth.st_color)
 
 
-def test_flip_only_when_asked():
-    _, _, plain = _run(1, end=5)
+def test_flip_only_when_asked(walked):
+    _, _, plain, _ = walked[1]
     assert set(plain[3].metrics["warp"]) == METRICS
     _, _, flipped = _run(1, end=5, flip_metrics=True)
     r = flipped[3]
@@ -204,15 +208,6 @@ def test_baselines_alone():
     assert [set(r.metrics) for r in records] == [set(), set(), set(), {"warp", "repeat"}, set()]
 
 
-def test_device_reaches_read_frame(monkeypatch):
-    devices, original = [], ev.read_frame
-    monkeypatch.setattr(ev, "read_frame", lambda s, t, d="?": devices.append((t, d)) or original(s, t, d))
-    ev.evaluate_scene(FakeScene(), 1, {}, end=5)
-    assert devices == [(t, "cpu") for t in range(5)]
-    devices.clear()
-    ev.evaluate_scene(FakeScene(), 1, {}, end=5, device=torch.device("cpu"))
-    assert devices == [(t, torch.device("cpu")) for t in range(5)]
-
 
 def test_eval_mode_inside_and_mode_restored():
     scene = FakeScene()
@@ -224,9 +219,9 @@ def test_eval_mode_inside_and_mode_restored():
 
 def test_model_names_clashing_with_the_baselines():
     scene = FakeScene()
-    with pytest.raises(InputError) as e:
+    with pytest.raises(InputError, match=r"repeat, warp.*baselines") as e:
         ev.evaluate_scene(scene, 1, {"repeat": Stub(scene), "ok": Stub(scene), "warp": Stub(scene)})
-    assert str(e.value) == "model name(s) repeat, warp clash with the baselines warp, repeat"
+    assert "ok" not in str(e.value)
 
 
 # --- frame_range ------------------------------------------------------------------------------------------
@@ -239,22 +234,19 @@ def test_frame_range_accepts(n, start, end, expected):
     assert ev.frame_range(FakeScene(), n, start, end) == expected
 
 
-@pytest.mark.parametrize(("n", "start", "end", "message"), [
-    (0, 0, None, "frames predicted per rendered frame must be 1..3, got 0"),
-    (4, 0, None, "frames predicted per rendered frame must be 1..3, got 4"),
-    (1, -1, None, "scene hall: frame range -1..9 is outside its frames 0..9"),
-    (1, 0, 11, "scene hall: frame range 0..10 is outside its frames 0..9"),
-    (1, 5, 5, "scene hall: frame range 5..4 is outside its frames 0..9"),
-    (1, 6, 4, "scene hall: frame range 6..3 is outside its frames 0..9"),
-    (1, 7, None, "scene hall: frames 7..9 are 3, need at least 4 (3 rendered history frames before the first "
-                 "prediction)"),
-    (2, 2, 5, "scene hall: frames 2..4 are 3, need at least 4 (3 rendered history frames before the first "
-              "prediction)"),
+@pytest.mark.parametrize(("n", "start", "end", "facts"), [
+    (0, 0, None, r"1\.\.3, got 0"),
+    (4, 0, None, r"1\.\.3, got 4"),
+    (1, -1, None, r"hall.* -1\.\.9 .*0\.\.9"),  # the scene, the range asked for, the frames it has
+    (1, 0, 11, r"hall.* 0\.\.10 .*0\.\.9"),
+    (1, 5, 5, r"hall.* 5\.\.4 .*0\.\.9"),
+    (1, 6, 4, r"hall.* 6\.\.3 .*0\.\.9"),
+    (1, 7, None, r"hall.* 7\.\.9 are 3, need at least 4"),
+    (2, 2, 5, r"hall.* 2\.\.4 are 3, need at least 4"),
 ])
-def test_frame_range_refuses(n, start, end, message):
-    with pytest.raises(InputError) as e:
+def test_frame_range_refuses(n, start, end, facts):
+    with pytest.raises(InputError, match=facts):
         ev.frame_range(FakeScene(), n, start, end)
-    assert str(e.value) == message
 
 
 # --- read_frame and score ---------------------------------------------------------------------------------
@@ -339,31 +331,30 @@ def test_check_model_store_agrees():
 
 def test_check_model_store_channels():
     msg = _refusal(object(), {}, _store({**FRAME_CHANNELS, "st_color": 4}))
-    assert msg == "store /data/s.zarr has 4 channel(s) of 'st_color', the network reads 3"
+    assert re.search(r"/data/s\.zarr.* 4 channel.*'st_color'.* 3\b", msg)  # the store's count, then the network's
     msg = _refusal(object(), {}, _store({k: v for k, v in FRAME_CHANNELS.items() if k != "sky_color"}))
-    assert msg == "store /data/s.zarr has None channel(s) of 'sky_color', the network reads 3"
+    assert re.search(r"/data/s\.zarr.* None channel.*'sky_color'.* 3\b", msg)
 
 
 def test_check_model_store_gbuffer():
     msg = _refusal(SimpleNamespace(gbuffer_channels=7), {}, _store())
-    assert msg == "network takes 7 G-buffer channels, store /data/s.zarr provides 6"
+    assert re.search(r"7 G-buffer.*/data/s\.zarr.* 6\b", msg)
 
 
 def test_check_model_store_format_version():
     msg = _refusal(object(), {"data": {"format_version": 1, "conversions": {}}}, _store())
-    assert msg == ("trained on store format version 1, store /data/s.zarr has 2; repack it or use a matching "
-                   "model")
+    assert re.search(r"format version 1\b.*/data/s\.zarr.* 2\b", msg)
 
 
-@pytest.mark.parametrize(("conversions", "message"), [
-    ({"brdf_floor": 0.05, "lut": "xyz"}, "with brdf_floor = 0.05, store /data/s.zarr has 0.01"),
-    ({"brdf_floor": 0.01, "lut": "xyz"}, "with lut = 'xyz', store /data/s.zarr has 'abc'"),
-    ({"brdf_floor": 0.01}, "with lut = None, store /data/s.zarr has 'abc'"),
-    ({"brdf_floor": 0.01, "lut": "abc", "depth": 2}, "with depth = 2, store /data/s.zarr has None"),
+@pytest.mark.parametrize(("conversions", "facts"), [
+    ({"brdf_floor": 0.05, "lut": "xyz"}, r"brdf_floor.*0\.05.*/data/s\.zarr.*0\.01"),  # the key, trained, store
+    ({"brdf_floor": 0.01, "lut": "xyz"}, r"lut.*'xyz'.*/data/s\.zarr.*'abc'"),
+    ({"brdf_floor": 0.01}, r"lut.*None.*/data/s\.zarr.*'abc'"),
+    ({"brdf_floor": 0.01, "lut": "abc", "depth": 2}, r"depth.*2.*/data/s\.zarr.*None"),
 ])
-def test_check_model_store_conversions(conversions, message):
+def test_check_model_store_conversions(conversions, facts):
     msg = _refusal(object(), {"data": {"format_version": 2, "conversions": conversions}}, _store())
-    assert msg == f"trained on store conversions {message}; repack it or use a matching model"
+    assert re.search(facts, msg)
 
 
 # --- summarize --------------------------------------------------------------------------------------------
@@ -390,5 +381,3 @@ def test_summarize_means():
 def test_summarize_nothing_scored():
     assert ev.summarize([]) == {"all": Summary("all", 0, {})}
     assert ev.summarize([FrameRecord("a", 0, False, 0)]) == {"all": Summary("all", 0, {})}
-    assert ev._mean([4.0, 6.0]) == 5.0
-    assert math.isnan(ev._mean([]))

@@ -1,4 +1,4 @@
-"""Padding details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): the
+"""Padding to the network's multiple and back: the
 motion-field factor of `mv_scale` under both warp conventions (the "original" (size−1) ratios, clamped
 at one pixel), its (1, 2, 1, 1) shape, dtype and device; `pad_inputs` pads to the `multiple` it is given
 and rescales the merged MVs under the convention it is given; `crop_flow` rescales under its convention."""

@@ -1,13 +1,11 @@
-"""Export → store conversion details pinned where mutation testing found them unpinned (docs/testing.md "Mutation
-testing"): float16 NaNs of every payload are replaced; the sky mask includes depths exactly at the
+"""Export → store conversions at their boundaries: float16 NaNs of every payload are replaced; the sky mask includes depths exactly at the
 tolerance; the original's sky rule (`sky_depth / depth − 1e-9 ≤ 1`, base colour summed per pixel ≤ 0)
 at its boundaries, in its (1, H, W) shape and without floating-point warnings; `convert_frame` reads a
-float16 sky depth; `_float32` returns float32 for every input dtype and no copy for float32."""
+float16 sky depth."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from lmv_cli.core import brdf_lut, derived
 
@@ -120,26 +118,3 @@ def test_convert_frame_reads_a_float16_sky_depth():
     np.testing.assert_array_equal(values["skybox_mask"][0, 0], [True, False, False])
     # a sky pixel's demodulation colour is the sky colour (0.5)
     np.testing.assert_array_equal(values["brdf_color"][:, 0, 0], np.float32([0.5, 0.5, 0.5]))
-
-
-# _float32
-
-
-def test_float32_keeps_float32_arrays_without_a_copy():
-    x = np.array([1.5, -2.0], np.float32)
-    assert derived._float32(x, derived.half_table()) is x
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.uint8])
-def test_float32_casts_other_dtypes_to_float32(dtype):
-    x = np.array([1, 3, 250], dtype)
-    y = derived._float32(x, derived.half_table())
-    assert y.dtype == np.float32
-    np.testing.assert_array_equal(y, np.float32([1.0, 3.0, 250.0]))
-
-
-def test_float32_of_float16_is_exact():
-    x = np.float16([0.5, 65504.0, -0.0009765625])
-    y = derived._float32(x, derived.half_table())
-    assert y.dtype == np.float32
-    np.testing.assert_array_equal(y, np.float32([0.5, 65504.0, -0.0009765625]))

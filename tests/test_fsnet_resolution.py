@@ -1,7 +1,7 @@
-"""FSNet details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): the
+"""FSNet's sizes and resolutions: the
 default `head_channels` is the released 32; a wrong number of encoder or decoder widths is refused;
 `at_network` with `downscale=2` takes 2×2 means (the last row/column of an odd size averages what it
-covers, even sizes take the bilinear ½ path), pads by edge replication to multiples of 16 and rescales
+covers), pads by edge replication to multiples of 16 and rescales
 only motion fields to the padded frame; `_upsample` brings the residual and the learned flows back
 bilinearly."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.decoder import DecoderResult
@@ -34,18 +33,6 @@ def replicate_to_16(small: torch.Tensor) -> torch.Tensor:
     rows = torch.tensor([min(i, h - 1) for i in range(16)])
     cols = torch.tensor([min(j, w - 1) for j in range(16)])
     return small[:, :, rows][:, :, :, cols]
-
-
-class _Calls(TorchFunctionMode):
-    """Records the names of the torch functions called (they still run)."""
-
-    def __init__(self):
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.names.append(getattr(func, "__name__", str(func)))
-        return func(*args, **(kwargs or {}))
 
 
 def test_default_head_channels_is_the_released_32():
@@ -99,17 +86,6 @@ def test_even_sizes_are_the_2x2_means_not_corner_samples():
     torch.testing.assert_close(got, replicate_to_16(small.view(1, 1, 2, 2)), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("size, path", [((4, 6), "interpolate"), ((3, 6), "avg_pool2d"), ((4, 5), "avg_pool2d")])
-def test_even_sizes_take_the_bilinear_path(size, path):
-    """The same 2×2 means either way; the bilinear ½ is the faster kernel on CPU, so even sizes use it
-    and only odd sizes (which it cannot average) pool."""
-    net = lite()
-    with _Calls() as calls:
-        net.at_network(ramp(3, *size))
-    used = [n for n in calls.names if n in ("interpolate", "avg_pool2d")]
-    assert used == [path]
-
-
 def test_motion_is_rescaled_to_the_padded_frame_other_maps_are_not():
     """(4, 6) → (2, 3) at the network → padded (16, 16): an NDC motion becomes mv · (3/16, 2/16)."""
     mv = torch.stack((torch.full((4, 6), 1.6), torch.full((4, 6), 0.8))).unsqueeze(0)
@@ -126,3 +102,24 @@ def test_downscale_one_returns_the_map_itself():
     assert FSNet(**{**PRESETS["fsnet_small"]}).at_network(x, motion=True) is x
 
 
+def test_upsample_is_bilinear_for_residual_and_flows():
+    """Network frame 1×2, full frame 2×4: a residual [0, 4] becomes [0, 1, 3, 4] on each row (pixel
+    centres, edge-clamped), not nearest [0, 0, 4, 4]; with smv0 = 0 the learnable MV is the rendered MV
+    plus the upsampled smv_res."""
+    net = lite()
+    row = torch.tensor([0.0, 4.0]).view(1, 1, 1, 2)
+    residual = F.pad(row.expand(1, 3, 1, 2), (0, 14, 0, 15))  # padded network frame, 16×16
+    zero = torch.zeros(1, 2, 1, 2)
+    smv_res = torch.cat((row, -row), dim=1) / 8  # x: [0, 0.5], y: [0, -0.5]
+    flows = [(1, torch.zeros(1, 2, 1, 1)), (0, zero), (0, smv_res), (0, zero), (0, zero)]
+    decoded = DecoderResult(residual, torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16), flows, ())
+    mv0 = torch.zeros(1, 2, 2, 4)
+    mv0[:, 0] = 0.25
+    out = net._upsample(decoded, mv0)
+    up = torch.tensor([0.0, 1.0, 3.0, 4.0]).expand(2, 4)
+    assert out.residual.shape == (1, 3, 2, 4)
+    for c in range(3):
+        torch.testing.assert_close(out.residual[0, c], up, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.lmv1[0, 0], 0.25 + up / 8, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.lmv1[0, 1], -up / 8, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.lmv2, mv0, rtol=0, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Conventions pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): the numpy
+"""Conversion dtypes at the boundary: the numpy
 conversions return float32 whatever the input precision (half EXR channels, float64 arithmetic), and
 half-precision depth normalises without overflowing."""
 

@@ -1,9 +1,10 @@
-"""`lmv_cli.core.model.official` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
-testing"): `official_name` on hand-written lmv → official key pairs for every branch (both encoders'
+"""Converting the original FSNet's checkpoints (`lmv_cli.core.model.official`, behind `lmv
+import-checkpoint`): `official_name` on hand-written lmv → official key pairs for every branch (both encoders'
 input block and stages, every decoder-block and head part, the reversed recurrent-encoder numbering for
 several `recurrent_levels` and its default, the cells) and its `ValueError` for names outside the
 layout; `to_lmv_state_dict`'s renaming (float32, every key, levels taken from the model) and its
-unexpected / non-tensor / wrong-shape / missing key messages word for word, with and without a path;
+unexpected / non-tensor / wrong-shape / missing key refusals (the key, the hint, the shapes), with and
+without a path;
 `read_official_state_dict`'s accepted forms (bare state dict, `{'state_dict': sd}`, `{'net': module}`,
 `{'model': module}` training checkpoint) with the returned form names, and its refusals (missing file,
 directory, lmv model file, a module that is no module tree, anything else with the keys or repr it
@@ -19,6 +20,7 @@ own names); the `{'net': module}` form pickles a plain `nn.Module` tree with the
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -35,9 +37,9 @@ from lmv_cli.core.model.official import (
     to_lmv_state_dict,
 )
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "fixtures" / "official_golden" / "official_weights.pt"
+WEIGHTS = Path(__file__).resolve().parent / "fixtures" / "official_golden" / "official_weights.pt"
 EXPECTED_FORMS = ("state dict", "{'state_dict': …}", "{'net': module}", "training checkpoint {'model': module}")
-NOT_OFFICIAL = "not an official FSNet checkpoint: expected a state dict, {'state_dict': sd} or {'net': module}, found "
+NOT_OFFICIAL = r"not an official FSNet checkpoint.*found "  # then what it found
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +136,9 @@ def test_official_name_recurrent_levels_reverse_the_numbering():
     ],
 )
 def test_official_name_refuses_names_outside_the_layout(key):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=re.escape(repr(key))) as info:
         official_name(key)
     assert type(info.value) is ValueError
-    assert str(info.value) == f"no official name for lmv parameter {key!r}"
 
 
 # ----------------------------------------------------------------------------------------------- to_lmv_state_dict
@@ -201,29 +202,23 @@ def _renamed(state: OrderedDict, old: str, new: str) -> OrderedDict:
 
 def test_unexpected_key_another_architecture(official, fsnet, tmp_path):
     bad = _renamed(official, "shade_decoder.decoders.2.deconv.bias", "shade_decoder.decoders.2.deconv_.bias")
-    message = (
-        "unexpected key 'shade_decoder.decoders.2.deconv_.bias' (not a parameter of the released FSNet; "
-        "another architecture?)"
-    )
+    message = r"unexpected key 'shade_decoder\.decoders\.2\.deconv_\.bias'.*another architecture"
     err = raised(to_lmv_state_dict, bad, fsnet)
-    assert err.message == message and err.path is None and str(err) == message
+    assert re.search(message, str(err)) and err.path is None
     err = raised(to_lmv_state_dict, bad, fsnet, tmp_path / "x.pt")
-    assert err.path == tmp_path / "x.pt" and str(err) == f"{tmp_path / 'x.pt'}: {message}"
+    assert err.path == tmp_path / "x.pt" and str(tmp_path / "x.pt") in str(err) and re.search(message, str(err))
 
 
 def test_unexpected_key_module_prefix(official, fsnet, tmp_path):
     key = "scene_color_encoder.input_block.seq.conv1.weight"
     bad = _renamed(official, key, "module." + key)
     err = raised(to_lmv_state_dict, bad, fsnet, tmp_path / "ddp.pt")
-    assert str(err) == (
-        f"{tmp_path / 'ddp.pt'}: unexpected key 'module.{key}' (not a parameter of the released FSNet; "
-        "a DistributedDataParallel 'module.' prefix?)"
-    )
+    assert str(tmp_path / "ddp.pt") in str(err)
+    assert re.search(rf"unexpected key 'module\.{re.escape(key)}'.*DistributedDataParallel", err.message)
     # 'module' without the dot is no DDP prefix
     err = raised(to_lmv_state_dict, {"modulexyz.weight": torch.zeros(1)}, fsnet)
-    assert err.message == (
-        "unexpected key 'modulexyz.weight' (not a parameter of the released FSNet; another architecture?)"
-    )
+    assert re.search(r"'modulexyz\.weight'.*another architecture", err.message)
+    assert "DistributedDataParallel" not in err.message
 
 
 def test_non_tensor_value(official, fsnet, tmp_path):
@@ -231,9 +226,9 @@ def test_non_tensor_value(official, fsnet, tmp_path):
     bad["recurrent_blocks.0.conv.bias"] = 3
     err = raised(to_lmv_state_dict, bad, fsnet, tmp_path / "n.pt")
     assert err.path == tmp_path / "n.pt"
-    assert err.message == "key 'recurrent_blocks.0.conv.bias' is a int, not a tensor"
+    assert re.search(r"'recurrent_blocks\.0\.conv\.bias'.*\bint\b.*not a tensor", err.message)
     bad["recurrent_blocks.0.conv.bias"] = [1.0]
-    assert raised(to_lmv_state_dict, bad, fsnet).message == "key 'recurrent_blocks.0.conv.bias' is a list, not a tensor"
+    assert re.search(r"'recurrent_blocks\.0\.conv\.bias'.*\blist\b", raised(to_lmv_state_dict, bad, fsnet).message)
 
 
 def test_wrong_shape(official, fsnet, tmp_path):
@@ -241,9 +236,8 @@ def test_wrong_shape(official, fsnet, tmp_path):
     bad["shade_decoder.output_block.output1x1.weight"] = torch.zeros(8, 32, 1, 1)
     err = raised(to_lmv_state_dict, bad, fsnet, tmp_path / "s.pt")
     assert err.path == tmp_path / "s.pt"
-    assert err.message == (
-        "key 'shade_decoder.output_block.output1x1.weight' has shape (8, 32, 1, 1), the released FSNet has (7, 32, 1, 1)"
-    )
+    # the key, the file's shape, then the released network's
+    assert re.search(r"'shade_decoder\.output_block\.output1x1\.weight'.*\(8, 32, 1, 1\).*\(7, 32, 1, 1\)", err.message)
 
 
 def test_missing_key(official, fsnet, tmp_path):
@@ -251,10 +245,8 @@ def test_missing_key(official, fsnet, tmp_path):
     del bad["recurrent_blocks.1.conv.weight"]
     err = raised(to_lmv_state_dict, bad, fsnet, tmp_path / "m.pt")
     assert err.path == tmp_path / "m.pt"
-    assert err.message == "weights lack key 'recurrent_blocks.1.conv.weight' (a partial checkpoint or another architecture?)"
-    assert raised(to_lmv_state_dict, {}, _Levels(1)).message == (
-        "weights lack key 'recurrent_encoders.0.compress_conv.weight' (a partial checkpoint or another architecture?)"
-    )
+    assert re.search(r"lack.*'recurrent_blocks\.1\.conv\.weight'", err.message)
+    assert re.search(r"lack.*'recurrent_encoders\.0\.compress_conv\.weight'", raised(to_lmv_state_dict, {}, _Levels(1)).message)
 
 
 # ----------------------------------------------------------------------------------------------- read_official_state_dict
@@ -304,17 +296,16 @@ def test_read_refuses_a_record_that_is_no_module_tree(tmp_path):
     torch.save({"net": _NotAModule()}, src)
     err = raised(read_official_state_dict, src)
     assert err.path == src
-    assert err.message.startswith("'net' is not a pickled torch module (<inert ")
-    assert err.message.endswith("_NotAModule>)")
-    assert str(err) == f"{src}: {err.message}"
+    assert re.search(r"'net'.*not a pickled torch module.*_NotAModule", err.message)
+    assert str(src) in str(err)
 
 
 def test_read_missing_and_directory(tmp_path):
     missing = tmp_path / "missing.pt"
     err = raised(read_official_state_dict, str(missing))
-    assert err.path == missing and str(err) == f"{missing}: no such checkpoint file"
+    assert err.path == missing and str(missing) in str(err) and "no such" in err.message
     err = raised(read_official_state_dict, tmp_path)
-    assert err.path == tmp_path and str(err) == f"{tmp_path}: is not a file"
+    assert err.path == tmp_path and "not a file" in err.message
 
 
 def test_read_refuses_an_lmv_model_file(tmp_path):
@@ -322,11 +313,11 @@ def test_read_refuses_an_lmv_model_file(tmp_path):
     torch.save({"format": "lmv-model", "state_dict": {"a": torch.zeros(1)}}, src)
     err = raised(read_official_state_dict, src)
     assert err.path == src
-    assert err.message == "not an official FSNet checkpoint: already an lmv model file (use it as MODEL)"
+    assert re.search(r"not an official FSNet checkpoint.*already an lmv model file", err.message)
     # another format value is no lmv model file: an unknown dict
     other = tmp_path / "other.pt"
     torch.save({"format": "lmv-modelx"}, other)
-    assert raised(read_official_state_dict, other).message == NOT_OFFICIAL + "a dict with keys 'format'"
+    assert re.search(NOT_OFFICIAL + "a dict with keys 'format'", raised(read_official_state_dict, other).message)
 
 
 @pytest.mark.parametrize(
@@ -351,9 +342,8 @@ def test_read_refuses_anything_else_naming_what_it_found(tmp_path, payload, foun
     src = tmp_path / "other.pt"
     torch.save(payload, src)
     err = raised(read_official_state_dict, src)
-    assert err.path == src
-    assert err.message == NOT_OFFICIAL + found
-    assert str(err) == f"{src}: {NOT_OFFICIAL}{found}"
+    assert err.path == src and str(src) in str(err)
+    assert re.search(NOT_OFFICIAL + re.escape(found) + "$", err.message)  # what was found, cut where it is long
 
 
 # ----------------------------------------------------------------------------------------------- import_official_checkpoint
@@ -411,9 +401,9 @@ def test_import_refuses_to_overwrite_without_overwrite(tmp_path):
     dst = tmp_path / "out.pt"
     dst.write_bytes(b"keep me")
     err = raised(import_official_checkpoint, WEIGHTS, dst)
-    assert err.path == dst and str(err) == f"{dst}: output exists (pass --overwrite to replace it)"
+    assert err.path == dst and str(dst) in str(err) and "--overwrite" in err.message
     err = raised(import_official_checkpoint, WEIGHTS, dst, overwrite=False)
-    assert err.message == "output exists (pass --overwrite to replace it)"
+    assert "exists" in err.message and "--overwrite" in err.message
     assert dst.read_bytes() == b"keep me"
     summary = import_official_checkpoint(WEIGHTS, dst, overwrite=True)
     assert summary["out"] == str(dst)
@@ -428,12 +418,12 @@ def test_import_refuses_to_write_over_its_input(tmp_path):
         for overwrite in (False, True):
             err = raised(import_official_checkpoint, src, dst, overwrite=overwrite)
             assert err.path == Path(dst)
-            assert str(err) == f"{dst}: output is the input checkpoint itself; choose another OUT path"
+            assert str(dst) in str(err) and "is the input" in err.message
     assert src.read_bytes() == WEIGHTS.read_bytes()
     # a missing input named as its own output is a missing input
     missing = tmp_path / "missing.pt"
     err = raised(import_official_checkpoint, missing, missing)
-    assert str(err) == f"{missing}: no such checkpoint file"
+    assert err.path == missing and "no such" in err.message
 
 
 def test_import_errors_name_the_source_and_write_nothing(official, tmp_path):
@@ -444,7 +434,5 @@ def test_import_errors_name_the_source_and_write_nothing(official, tmp_path):
     dst = tmp_path / "out.pt"
     err = raised(import_official_checkpoint, src, dst)
     assert err.path == src
-    assert str(err) == (
-        f"{src}: weights lack key 'recurrent_blocks.1.conv.weight' (a partial checkpoint or another architecture?)"
-    )
+    assert str(src) in str(err) and re.search(r"lack.*'recurrent_blocks\.1\.conv\.weight'", err.message)
     assert not dst.exists() and list(tmp_path.iterdir()) == [src]

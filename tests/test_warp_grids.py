@@ -1,5 +1,4 @@
-"""Warp and motion-field details pinned where mutation testing found them unpinned (docs/testing.md "Mutation
-testing"): the "original" grid is float32 `linspace` bit for bit whatever torch's default dtype, it is
+"""Warp grids and motion-field resizing: the "original" grid is float32 `linspace` bit for bit whatever torch's default dtype, it is
 built on the requested device; resizing a field to its own size is a no-op, resizing samples pixel
 centres (align_corners=False), and features are warped in the motion field's precision."""
 

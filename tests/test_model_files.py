@@ -1,27 +1,26 @@
-"""`lmv_cli.core.model.files` and `lmv_cli.core.model.bundle` pinned where mutation testing would find them
-unpinned (docs/testing.md "Mutation testing"):
+"""Model files as a user meets them (`lmv_cli.core.model.files`, `lmv_cli.core.model.bundle`):
 
 - `save_model`: every payload field (format, version, lmv version, config dict, state dict, meta) and
-  `half` (float16 on CPU, else the tensors' own dtype);
-- `atomic_torch_save`: parent folders created, the hidden temp file beside the target, fsync, permissions
-  `0o666 & ~umask` (umask restored), no temp file left on success or on any failure (KeyboardInterrupt
-  included), the original error propagated, an old file untouched by a failed write;
-- `safe_torch_load`: CPU / `weights_only` loading and its message (first line of the reason, the
-  exception's type name when the reason is blank), the path and the suppressed context;
-- `read_model_file`: each error message and hint, in order;
-- `load_model`: eval mode, the device, the meta copy, config errors as `CheckpointError`;
-- `load_state_dict_strict`: each message (first offending key, shapes), float32 conversion;
-- `resolve_model`: `bundled` (present and missing, via a monkeypatched `BUNDLED_PATH`), files, run
-  directories (best over last), job directories (the newest run that holds a model), the errors;
-- `_looks_like_state_dict`;
+  `half` (float16 on CPU);
+- `atomic_torch_save`: parent folders created, permissions `0o666 & ~umask` (umask left alone), no temp
+  file left on success or on any failure (KeyboardInterrupt included), an old file untouched by a failed
+  write;
+- `safe_torch_load`: pickled code refused, the first line of the reason (or the exception's type name
+  when the reason is blank) in a one-line message naming the file;
+- `read_model_file`: each refusal with its facts and hints;
+- `load_model`: eval mode, the device, the meta, config errors as `CheckpointError`;
+- `load_state_dict_strict`: each refusal (first offending key, shapes), float32 conversion;
+- `resolve_model`: `bundled` (present and missing), files, run directories (best over last), job
+  directories (the newest run that holds a model), the errors;
 - `bundle()`: an fp16 model file with `bundled_from`/`stored_as` in its meta that loads back as float32
-  equal to the fp16-rounded weights; `main()`'s arguments, default output and printed line (always into
+  equal to the fp16-rounded weights; `main()`'s arguments, default output and report (always into
   tmp_path: the real `lmv_cli/assets/bundled_model.pt` is never written).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import pickle
 import stat
 from pathlib import Path
@@ -31,12 +30,12 @@ import torch
 from torch import nn
 
 import lmv_cli.core.model.bundle as bundle_mod
+from lmv_cli import __version__
 import lmv_cli.core.model.files as files
 from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.errors import CheckpointError
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import (
-    _looks_like_state_dict,
     atomic_torch_save,
     load_model,
     load_state_dict_strict,
@@ -93,6 +92,24 @@ def lite_file(lite, tmp_path):
 # --- save_model ----------------------------------------------------------------------------------------------
 
 
+def test_save_model_payload_fields(tmp_path):
+    model, cfg = _tiny(), ModelConfig(**LITE)
+    out = save_model(str(tmp_path / "a.pt"), model, cfg, {"step": 3})
+    assert out == tmp_path / "a.pt" and isinstance(out, Path)
+    p = _raw(out)
+    assert set(p) == {"format", "format_version", "lmv_version", "model", "state_dict", "meta"}
+    assert p["format"] == "lmv-model"
+    assert p["format_version"] == 1
+    assert p["lmv_version"] == __version__
+    assert p["model"] == LITE
+    assert p["meta"] == {"step": 3}
+    assert list(p["state_dict"]) == ["count", "lin.weight", "lin.bias"]
+    assert p["state_dict"]["lin.weight"].dtype == torch.float32
+    assert p["state_dict"]["count"].dtype == torch.int64
+    assert torch.equal(p["state_dict"]["lin.weight"], model.lin.weight.detach())
+    assert torch.equal(p["state_dict"]["count"], torch.tensor([7]))
+
+
 def test_save_model_without_meta_stores_an_empty_dict(tmp_path):
     p = _raw(save_model(tmp_path / "a.pt", _tiny(), ModelConfig()))
     assert p["meta"] == {}
@@ -112,31 +129,6 @@ def test_save_model_half_stores_float16(tmp_path):
 def test_save_model_tensors_are_detached(tmp_path):
     p = _raw(save_model(tmp_path / "a.pt", _tiny(), ModelConfig()))
     assert not p["state_dict"]["lin.weight"].requires_grad
-
-
-class _Moved:
-    """A state-dict entry that records where `save_model` moves it."""
-
-    def __init__(self, tensor: torch.Tensor, calls: list):
-        self.tensor, self.calls = tensor, calls
-        self.dtype = tensor.dtype
-
-    def detach(self):
-        return self
-
-    def to(self, *args, **kwargs):
-        self.calls.append((args, kwargs))
-        return self.tensor.to(*args, **kwargs)
-
-
-def test_save_model_moves_tensors_to_cpu(tmp_path, monkeypatch):
-    calls: list = []
-    model = _tiny()
-    monkeypatch.setattr(model, "state_dict", lambda: {"w": _Moved(torch.ones(2), calls)})
-    save_model(tmp_path / "a.pt", model, ModelConfig())
-    save_model(tmp_path / "h.pt", model, ModelConfig(), half=True)
-    assert [torch.device(a[0]) for a, _ in calls] == [torch.device("cpu")] * 2
-    assert [a[1] for a, _ in calls] == [torch.float32, torch.float16]
 
 
 # --- atomic_torch_save -------------------------------------------------------------------------------------
@@ -160,30 +152,6 @@ def test_atomic_save_permissions_follow_the_umask(tmp_path, umask, mode):
     assert stat.S_IMODE((tmp_path / "m.pt").stat().st_mode) == mode
 
 
-def test_atomic_save_temp_file_is_hidden_beside_the_target_and_fsynced(tmp_path, monkeypatch):
-    seen = {}
-    real_replace, real_fsync = os.replace, os.fsync
-
-    def replace(src, dst):
-        seen["src"], seen["dst"] = Path(src), Path(dst)
-        seen["size"] = Path(src).stat().st_size
-        return real_replace(src, dst)
-
-    def fsync(fd):
-        seen["fsync"] = fd
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "replace", replace)
-    monkeypatch.setattr(os, "fsync", fsync)
-    target = tmp_path / "model.pt"
-    atomic_torch_save({"x": torch.zeros(100)}, target)
-    assert seen["dst"] == target
-    assert seen["src"].parent == tmp_path
-    assert seen["src"].name.startswith(".model.pt.") and seen["src"].name.endswith(".tmp")
-    assert seen["size"] == target.stat().st_size > 400
-    assert isinstance(seen["fsync"], int)
-
-
 def test_atomic_save_failure_leaves_no_temp_and_keeps_the_old_file(tmp_path):
     target = tmp_path / "m.pt"
     atomic_torch_save({"x": 1}, target)
@@ -204,17 +172,6 @@ def test_atomic_save_keyboard_interrupt_leaves_no_temp(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_atomic_save_failure_after_the_temp_vanished_raises_the_original_error(tmp_path, monkeypatch):
-    def replace(src, dst):
-        os.unlink(src)
-        raise OSError("disk gone")
-
-    monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(OSError, match="disk gone"):
-        atomic_torch_save({"x": 1}, tmp_path / "m.pt")
-    assert os.listdir(tmp_path) == []
-
-
 # --- safe_torch_load ---------------------------------------------------------------------------------------
 
 
@@ -225,48 +182,30 @@ def _raising(exc):
     return load
 
 
-def test_safe_load_reads_on_cpu_with_weights_only(tmp_path, monkeypatch):
-    torch.save({"x": torch.arange(3)}, tmp_path / "a.pt")
-    seen = {}
-    real = torch.load
-
-    def load(path, **kwargs):
-        seen.update(kwargs)
-        return real(path, **kwargs)
-
-    monkeypatch.setattr(torch, "load", load)
-    got = safe_torch_load(tmp_path / "a.pt", "bad: {}")
-    assert torch.equal(got["x"], torch.arange(3))
-    assert seen == {"map_location": "cpu", "weights_only": True}
-
-
 def test_safe_load_refuses_pickled_code(tmp_path):
     with open(tmp_path / "evil.pt", "wb") as f:
         torch.save({"cls": Tiny}, f)
     with pytest.raises(CheckpointError) as e:
         safe_torch_load(tmp_path / "evil.pt", "unsafe <{}>")
-    assert e.value.message.startswith("unsafe <") and e.value.message.endswith(">")
-    assert "\n" not in e.value.message
+    assert re.fullmatch(r"unsafe <.+>", e.value.message)  # the caller's wording around the reason, one line
 
 
 def test_safe_load_message_takes_the_first_line_of_the_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", _raising(ValueError("  \n first line  \nsecond line\n")))
     with pytest.raises(CheckpointError) as e:
         safe_torch_load(tmp_path / "x.pt", "cannot read ({})")
-    assert e.value.message == "cannot read (first line  )"
-    assert e.value.path == tmp_path / "x.pt"
-    assert e.value.__cause__ is None and e.value.__suppress_context__
+    assert "first line" in e.value.message and "second line" not in e.value.message
+    assert "\n" not in e.value.message and e.value.path == tmp_path / "x.pt"
 
 
 def test_safe_load_message_names_the_type_when_the_reason_is_blank(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", _raising(EOFError(" \n ")))
     with pytest.raises(CheckpointError) as e:
         safe_torch_load(tmp_path / "x.pt", "cannot read ({})")
-    assert e.value.message == "cannot read (EOFError)"
+    assert "EOFError" in e.value.message
     monkeypatch.setattr(torch, "load", _raising(RuntimeError()))
-    with pytest.raises(CheckpointError) as e:
+    with pytest.raises(CheckpointError, match="RuntimeError"):
         safe_torch_load(tmp_path / "x.pt", "r: {}")
-    assert e.value.message == "r: RuntimeError"
 
 
 # --- read_model_file ---------------------------------------------------------------------------------------
@@ -280,14 +219,21 @@ def _msg(fn, *args) -> CheckpointError:
 
 def test_read_missing_and_folder(tmp_path):
     e = _msg(read_model_file, str(tmp_path / "nope.pt"))
-    assert e.message == "no such model file" and e.path == tmp_path / "nope.pt"
+    assert "no such model file" in e.message and e.path == tmp_path / "nope.pt"
     e = _msg(read_model_file, tmp_path)
-    assert e.message == "is not a file" and e.path == tmp_path
+    assert "not a file" in e.message and e.path == tmp_path
 
 
-NO_HEADER = "not an lmv model file (no 'lmv-model' header)"
-FSNET_HINT = NO_HEADER + "; a checkpoint of the original FSNet code? convert it with `lmv import-checkpoint`"
-TRAIN_HINT = NO_HEADER + "; this is a training checkpoint: pass its run directory instead"
+def test_read_corrupt_file(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"this is not a torch file")
+    e = _msg(read_model_file, tmp_path / "c.pt")
+    assert re.search(r"not an lmv model file.*cannot be read safely: .+", e.message) and "{}" not in e.message
+    assert e.path == tmp_path / "c.pt"
+
+
+NO_HEADER = None  # no hint: just "no 'lmv-model' header"
+FSNET_HINT = "lmv import-checkpoint"  # a checkpoint of the original FSNet code
+TRAIN_HINT = "run directory"  # a training checkpoint
 
 
 @pytest.mark.parametrize(
@@ -309,26 +255,28 @@ TRAIN_HINT = NO_HEADER + "; this is a training checkpoint: pass its run director
 def test_read_foreign_payloads(tmp_path, payload, message):
     torch.save(payload, tmp_path / "f.pt")
     e = _msg(read_model_file, tmp_path / "f.pt")
-    assert e.message == message
+    assert "'lmv-model' header" in e.message
+    for hint in (FSNET_HINT, TRAIN_HINT):
+        assert (hint in e.message) == (hint == message), hint
     assert e.path == tmp_path / "f.pt"
 
 
 @pytest.mark.parametrize(
     "extra,message",
     [
-        ({"format_version": 2}, "model file format version 2, this lmv reads 1"),
-        ({"format_version": 0}, "model file format version 0, this lmv reads 1"),
-        ({}, "model file format version None, this lmv reads 1"),
-        ({"format_version": 1, "model": {}}, "model file lacks its 'model' configuration or 'state_dict'"),
-        ({"format_version": 1, "state_dict": {}}, "model file lacks its 'model' configuration or 'state_dict'"),
-        ({"format_version": 1, "state_dict": [], "model": {}}, "model file lacks its 'model' configuration or 'state_dict'"),
-        ({"format_version": 1, "state_dict": {}, "model": "fsnet"}, "model file lacks its 'model' configuration or 'state_dict'"),
+        ({"format_version": 2}, r"version 2\b.*\b1\b"),  # the file's version, then the one this lmv reads
+        ({"format_version": 0}, r"version 0\b.*\b1\b"),
+        ({}, r"version None\b.*\b1\b"),
+        ({"format_version": 1, "model": {}}, r"lacks.*'model'.*'state_dict'"),
+        ({"format_version": 1, "state_dict": {}}, r"lacks.*'model'.*'state_dict'"),
+        ({"format_version": 1, "state_dict": [], "model": {}}, r"lacks.*'model'.*'state_dict'"),
+        ({"format_version": 1, "state_dict": {}, "model": "fsnet"}, r"lacks.*'model'.*'state_dict'"),
     ],
 )
 def test_read_header_errors(tmp_path, extra, message):
     torch.save({"format": "lmv-model", **extra}, tmp_path / "f.pt")
     e = _msg(read_model_file, tmp_path / "f.pt")
-    assert e.message == message
+    assert re.search(message, e.message)
     assert e.path == tmp_path / "f.pt"
 
 
@@ -371,12 +319,30 @@ def test_load_model_meta_absent_or_none(lite_file):
     assert load_model(lite_file)[2] == {}
 
 
+def test_load_model_config_errors_are_checkpoint_errors(lite_file):
+    p = _raw(lite_file)
+    p["model"] = {**LITE, "preset": "nope"}
+    torch.save(p, lite_file)
+    e = _msg(load_model, lite_file)
+    assert re.search(r"model configuration.*model\.preset.*'nope'.*fsnet, fsnet_lite, fsnet_small", e.message)
+    assert e.path == lite_file
+    p["model"] = {**LITE, "colour": 1}
+    torch.save(p, lite_file)
+    e = _msg(load_model, lite_file)
+    assert "model configuration" in e.message and "colour" in e.message
+    assert e.path == lite_file
+    p["model"] = {**LITE, "warp": "original"}  # refused by the network itself (build_model)
+    torch.save(p, lite_file)
+    e = _msg(load_model, lite_file)
+    assert re.search(r"model configuration.*downscale.*warp 'exact'.*got 2", e.message)
+
+
 def test_load_model_checks_the_weights(lite_file):
     p = _raw(lite_file)
     del p["state_dict"]["history_encoder.input_block.conv1.weight"]
     torch.save(p, lite_file)
     e = _msg(load_model, lite_file)
-    assert e.message == "weights lack key 'history_encoder.input_block.conv1.weight' (another architecture or preset?)"
+    assert "'history_encoder.input_block.conv1.weight'" in e.message and "lack" in e.message
     assert e.path == lite_file
 
 
@@ -393,34 +359,34 @@ def test_strict_missing_key(tmp_path):
     state = _state()
     del state["lin.weight"], state["lin.bias"]
     e = _msg(load_state_dict_strict, _tiny(), state, tmp_path / "w.pt")
-    assert e.message == "weights lack key 'lin.weight' (another architecture or preset?)"
+    assert re.search(r"lack.*'lin\.weight'", e.message)
     assert e.path == tmp_path / "w.pt"
     state = _state()
     del state["count"]
     state["zzz"] = torch.ones(1)  # the missing key is reported before the unexpected one
     e = _msg(load_state_dict_strict, _tiny(), state)
-    assert e.message == "weights lack key 'count' (another architecture or preset?)"
+    assert re.search(r"lack.*'count'", e.message) and "zzz" not in e.message
     assert e.path is None
 
 
 def test_strict_unexpected_key():
     e = _msg(load_state_dict_strict, _tiny(), _state(extra=torch.ones(1), more=torch.ones(1)), "p.pt")
-    assert e.message == "unexpected key 'extra' in the weights (another architecture or preset?)"
+    assert re.search(r"unexpected.*'extra'", e.message)
     assert e.path == Path("p.pt")
 
 
 def test_strict_not_a_tensor():
     e = _msg(load_state_dict_strict, _tiny(), _state(**{"lin.bias": [0.0, 0.0, 0.0]}), "p.pt")
-    assert e.message == "key 'lin.bias' is not a tensor"
+    assert re.search(r"'lin\.bias'.*not a tensor", e.message)
     assert e.path == Path("p.pt")
 
 
 def test_strict_wrong_shape():
     e = _msg(load_state_dict_strict, _tiny(), _state(**{"lin.weight": torch.ones(2, 3)}), "p.pt")
-    assert e.message == "key 'lin.weight' has shape (2, 3), the model expects (3, 2)"
+    assert re.search(r"'lin\.weight'.*\(2, 3\).*\(3, 2\)", e.message)  # the file's shape, then the model's
     assert e.path == Path("p.pt")
     e = _msg(load_state_dict_strict, _tiny(), _state(**{"lin.bias": torch.ones(3, 1)}))
-    assert e.message == "key 'lin.bias' has shape (3, 1), the model expects (3,)"
+    assert re.search(r"'lin\.bias'.*\(3, 1\).*\(3,\)", e.message)
 
 
 def test_strict_loads_half_weights_as_float32():
@@ -446,7 +412,7 @@ def _run(root: Path, *names: str) -> Path:
 def test_resolve_bundled(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "none.pt")
     e = _msg(resolve_model, "bundled")
-    assert e.message == "no model is bundled with this lmv installation; pass a model with --model"
+    assert "bundled" in e.message and "--model" in e.message
     assert e.path is None
     (tmp_path / "dir.pt").mkdir()
     monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "dir.pt")
@@ -457,14 +423,9 @@ def test_resolve_bundled(tmp_path, monkeypatch):
     assert resolve_model(Path("bundled")) == tmp_path / "b.pt"
 
 
-def test_bundled_path_is_the_package_asset():
-    assert files.BUNDLED_PATH == Path(files.__file__).resolve().parents[2] / "assets" / "bundled_model.pt"
-    assert files.BUNDLED == "bundled" and (files.BEST, files.LAST) == ("best.pt", "last.pt")
-
-
 def test_resolve_missing_and_file(tmp_path):
     e = _msg(resolve_model, str(tmp_path / "nope"))
-    assert e.message == "no such model file or run directory" and e.path == tmp_path / "nope"
+    assert "no such" in e.message and e.path == tmp_path / "nope"
     (tmp_path / "f.pt").write_bytes(b"x")
     assert resolve_model(str(tmp_path / "f.pt")) == tmp_path / "f.pt"
 
@@ -492,28 +453,8 @@ def test_resolve_job_directory_takes_the_newest_run_with_a_model(tmp_path):
 def test_resolve_folder_without_runs(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     e = _msg(resolve_model, tmp_path / "empty")
-    assert e.message == (
-        "is a folder but neither a run directory (with model/best.pt) nor a job directory holding runs"
-    )
+    assert re.search(r"run directory.*model/best\.pt.*job directory", e.message)  # what it looked for
     assert e.path == tmp_path / "empty"
-
-
-def test_run_model_helper(tmp_path):
-    assert files._run_model(tmp_path) is None
-    _run(tmp_path, "last.pt")
-    assert files._run_model(tmp_path) == tmp_path / "model" / "last.pt"
-
-
-# --- _looks_like_state_dict -----------------------------------------------------------------------------------
-
-
-def test_looks_like_state_dict():
-    t = torch.zeros(1)
-    assert _looks_like_state_dict({"a": t, "b": t}) is True
-    assert _looks_like_state_dict({}) is False
-    assert _looks_like_state_dict({"a": t, 2: t}) is False
-    assert _looks_like_state_dict({"a": t, "b": 1.0}) is False
-    assert _looks_like_state_dict({"a": 1.0, "b": t}) is False
 
 
 # --- bundle ---------------------------------------------------------------------------------------------------
@@ -533,35 +474,31 @@ def _check_bundled(out: Path, source: Path, model: nn.Module) -> None:
         assert torch.equal(v, own[k].half().float())
 
 
-def test_bundle_default_output_is_the_package_asset(lite_file, monkeypatch, tmp_path):
-    seen = {}
-
-    def fake_save(out, model, cfg, meta, *, half=False):
-        seen.update(out=out, half=half, meta=meta)
-        return tmp_path / "x"
-
-    monkeypatch.setattr(bundle_mod, "save_model", fake_save)
-    assert bundle_mod.bundle(lite_file) == tmp_path / "x"
-    assert seen["out"] == files.BUNDLED_PATH and seen["half"] is True
-    assert seen["meta"]["bundled_from"] == str(lite_file)
+def test_bundle_run_directory(lite, tmp_path):
+    model, cfg = lite
+    run = tmp_path / "run"
+    save_model(run / "model" / "best.pt", model, cfg, {"step": 5, "val": {"psnr": 30.5}})
+    out = tmp_path / "o" / "b.pt"
+    assert bundle_mod.bundle(str(run), out) == out
+    _check_bundled(out, run / "model" / "best.pt", model)
 
 
-@pytest.mark.parametrize("size,shown", [(750_000, "0.8"), (1_050_000, "1.1"), (749_999, "0.7")])
-def test_main_size_in_megabytes(tmp_path, monkeypatch, capsys, size, shown):
-    written = tmp_path / "w.pt"
-    written.write_bytes(b"\0" * size)
-    seen = []
-    monkeypatch.setattr(bundle_mod, "bundle", lambda source, out: seen.append((source, out)) or written)
-    bundle_mod.main(["src", "--out", "o.pt"])
-    assert seen == [("src", Path("o.pt"))]
-    assert capsys.readouterr().out == f"wrote {written} ({shown} MB)\n"
+def test_main_writes_and_reports(lite, lite_file, tmp_path, capsys):
+    model, _ = lite
+    out = tmp_path / "out.pt"
+    bundle_mod.main([str(lite_file), "--out", str(out)])
+    _check_bundled(out, lite_file, model)
+    size = out.stat().st_size
+    assert 0.5e6 < size < 0.9e6  # 352,241 fp16 parameters
+    line = capsys.readouterr().out
+    assert str(out) in line and "0.7 MB" in line  # the file and its size
 
 
 def test_main_default_out(lite_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bundle_mod, "BUNDLED_PATH", tmp_path / "assets" / "bundled.pt")
     bundle_mod.main([str(lite_file)])
     assert (tmp_path / "assets" / "bundled.pt").is_file()
-    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'assets' / 'bundled.pt'} (")
+    assert str(tmp_path / "assets" / "bundled.pt") in capsys.readouterr().out
 
 
 def test_main_help_and_missing_source(capsys, monkeypatch):
@@ -570,9 +507,7 @@ def test_main_help_and_missing_source(capsys, monkeypatch):
         bundle_mod.main(["--help"])
     assert e.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "Make the model shipped inside the package" in out
-    assert "source run directory, job directory or lmv model file " in out
-    assert "--out OUT" in out and "default:" in out and "bundled_model.pt" in out
+    assert "source" in out and "--out" in out and "bundled_model.pt" in out  # the argument, the option, its default
     with pytest.raises(SystemExit) as e:
         bundle_mod.main([])
     assert e.value.code == 2

@@ -1,17 +1,14 @@
-"""`lmv_cli.core.model.safe_pickle` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
-testing"): the restricted unpickler that reads the original FSNet's pickled `.pth` checkpoints without running
-their code.
+"""Reading the original FSNet's pickled `.pth` checkpoints without running their code
+(`lmv_cli.core.model.safe_pickle`, behind `lmv import-checkpoint`).
 
-Pinned: `find_class`'s allow-list (tensor rebuilds, `OrderedDict`, `set`, `frozenset`, the Python 2 names
-protocol 2 writes), storage types (`torch.XStorage`, `torch.storage.XStorage`, and only there) and their dtypes,
-records for everything else (one class per global, its qualified name, nothing else on it); `InertRecord`'s
-BUILD / SETITEM(S) / APPEND(S) / repr and the refusal of any call (`os.system`) with its message, without
-running it; BUILD on real objects (dropped for `OrderedDict`, refused otherwise); `_rebuild_tensor(_v2)` offsets,
-strides and `requires_grad`, `_rebuild_parameter(_with_state)` → plain tensors; `persistent_load`'s checks and
-messages (reference shape, storage type, missing storage, size) and empty storages; `read_restricted`'s errors
-(not a zip, no `data.pkl`, other byte order, damaged archive, damaged pickle), each naming the file;
-`_unpickle`'s choice of `data.pkl` and archive prefix; `module_state_dict` (parameters, persistent buffers,
-submodules, `None`s skipped, prefixes, and its errors naming the dotted module).
+What a user handing lmv an untrusted file can rely on: tensors of every storage dtype, views (offsets,
+strides) and parameters come back as plain tensors; plain containers are real, every other global is an
+inert record (its qualified name, the state, items and values pickle gave it); any call (`os.system`)
+or state set on a real object is refused without running, naming the file and what was called; damaged,
+foreign, truncated and other-byte-order archives are refused naming the file; persistent references are
+checked (shape, storage type, missing storage, size); `module_state_dict` flattens a pickled module tree
+(parameters, persistent buffers, submodules, `None`s skipped, prefixes) and names the dotted module that
+is not one.
 
 Checkpoints are real `torch.save` archives of tiny objects, or built here: `_archive` writes the zip layout
 `torch.save` writes around a pickle written by hand (protocol-0 opcodes) for what `torch.save` never writes.
@@ -19,6 +16,7 @@ Checkpoints are real `torch.save` archives of tiny objects, or built here: `_arc
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 import types
@@ -35,8 +33,6 @@ from lmv_cli.core.model.safe_pickle import (
     InertRecord,
     RestrictedUnpickler,
     UnsafePickleError,
-    _StorageType,
-    _unpickle,
     module_state_dict,
     read_restricted,
 )
@@ -185,14 +181,11 @@ def test_find_class_records_storage_types_and_python2_names(tmp_path):
     thing, again, foo, xrange, untyped, double, half, other = read_restricted(_archive(tmp_path / "g.pt", pkl))
     assert thing is again and issubclass(thing, InertRecord) and other is not thing
     assert thing.__name__ == "Thing" and thing.qualified_name == "pkg.mod.Thing"
-    assert thing.__module__ == "lmv_cli.core.model.safe_pickle"
-    assert sorted(vars(thing)) == ["__doc__", "__module__", "qualified_name"]
     assert other.qualified_name == "pkg.mod.Other"
+    # a FloatStorage outside torch is no storage; Python 2's names are read as Python 3's
     assert issubclass(foo, InertRecord) and foo.qualified_name == "foo.FloatStorage"
     assert issubclass(xrange, InertRecord) and xrange.qualified_name == "builtins.range"
-    assert isinstance(untyped, _StorageType) and untyped.dtype == torch.uint8
-    assert isinstance(double, _StorageType) and double.dtype == torch.float64
-    assert isinstance(half, _StorageType) and half.dtype == torch.float16
+    assert (untyped.dtype, double.dtype, half.dtype) == (torch.uint8, torch.float64, torch.float16)
 
 
 def test_record_state_items_and_values(tmp_path):
@@ -233,7 +226,7 @@ def test_call_of_os_system_is_refused_and_never_runs(tmp_path):
     src = _archive(tmp_path / "evil.pt", b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
     with pytest.raises(UnsafePickleError) as info:
         read_restricted(src)
-    assert str(info.value) == f"{src}: refused: the file calls os.system(...), which is not a tensor rebuild"
+    assert re.search(r"refused.*os\.system", info.value.message) and str(src) in str(info.value)
     assert info.value.path == src
     assert not marker.exists()
 
@@ -242,14 +235,14 @@ def test_call_of_a_record_class_is_refused(tmp_path):
     src = _archive(tmp_path / "call.pt", b"cpkg\nThing\n(I1\ntR.")
     with pytest.raises(UnsafePickleError) as info:
         read_restricted(src)
-    assert info.value.message == "refused: the file calls pkg.Thing(...), which is not a tensor rebuild"
+    assert re.search(r"refused.*pkg\.Thing", info.value.message)
 
 
 def test_state_of_a_real_object_is_refused(tmp_path):
     src = _archive(tmp_path / "build.pt", b"c__builtin__\nset\n(]tR}S'attribute'\nI1\nsb.")
     with pytest.raises(UnsafePickleError) as info:
         read_restricted(src)
-    assert str(info.value) == f"{src}: refused: the file sets the state of a set"
+    assert re.search(r"refused.*state.*\bset\b", info.value.message) and info.value.path == src
 
 
 def test_ordered_dict_state_is_dropped(tmp_path):
@@ -259,18 +252,17 @@ def test_ordered_dict_state_is_dropped(tmp_path):
 
 PERSISTENT_ERRORS = [
     # (pickle, storages, error type, message)
-    (b"(S'storage'\nI1\ntQ.", {}, UnsafePickleError, "refused: unsupported persistent reference \"('storage', 1)\""),
+    (b"(S'storage'\nI1\ntQ.", {}, UnsafePickleError, r"refused.*persistent reference.*\('storage', 1\)"),
     (b"(S'storage'\nI1\nI2\nI3\nI4\nI5\ntQ.", {}, UnsafePickleError,
-     "refused: unsupported persistent reference \"('storage', 1, 2, 3, 4, 5)\""),
-    (b"(S'other'\n" + FLOAT + b"S'0'\nS'cpu'\nI1\ntQ.", {}, UnsafePickleError,
-     "refused: unsupported persistent reference \"('other', <lmv_cli.core.model.safe_pickle._StorageType"),
-    (b"P" + b"x" * 100 + b"\n.", {}, UnsafePickleError, "refused: unsupported persistent reference '" + "x" * 60 + "'"),
+     r"refused.*persistent reference.*\('storage', 1, 2, 3, 4, 5\)"),
+    (b"(S'other'\n" + FLOAT + b"S'0'\nS'cpu'\nI1\ntQ.", {}, UnsafePickleError, r"refused.*persistent reference.*'other'"),
+    # a long reference is shown cut short
+    (b"P" + b"x" * 100 + b"\n.", {}, UnsafePickleError, r"refused.*persistent reference.*'x{60}'"),
     (b"(S'storage'\nS'FloatStorage'\nS'0'\nS'cpu'\nI1\ntQ.", {}, UnsafePickleError,
-     "refused: storage of unknown type 'FloatStorage'"),
-    (_pid(FLOAT, "7", 1) + b".", {"0": _floats(1)}, CheckpointError,
-     "storage '7' is missing from the archive (truncated file?)"),
-    (_pid(FLOAT, "0", 3) + b".", {"0": _floats(1, 2)}, CheckpointError, "storage '0' holds 2 values, the file says 3"),
-    (_pid(FLOAT, "0", 1) + b".", {"0": b""}, CheckpointError, "storage '0' holds 0 values, the file says 1"),
+     r"refused.*unknown type 'FloatStorage'"),
+    (_pid(FLOAT, "7", 1) + b".", {"0": _floats(1)}, CheckpointError, r"storage '7' is missing"),
+    (_pid(FLOAT, "0", 3) + b".", {"0": _floats(1, 2)}, CheckpointError, r"storage '0' holds 2 values.*\b3\b"),
+    (_pid(FLOAT, "0", 1) + b".", {"0": b""}, CheckpointError, r"storage '0' holds 0 values.*\b1\b"),
 ]
 
 
@@ -280,13 +272,13 @@ def test_persistent_reference_errors_name_the_file(tmp_path, pkl, files, kind, m
     with pytest.raises(kind) as info:
         read_restricted(src)
     assert type(info.value) is kind and info.value.path == src
-    assert info.value.message.startswith(message) and str(info.value).startswith(f"{src}: {message}")
+    assert re.search(message, info.value.message) and str(src) in str(info.value)
     # the unpickler itself names the file it was given
     with zipfile.ZipFile(src) as archive:
         unpickler = RestrictedUnpickler(archive.read("archive/data.pkl"), archive, "archive", Path("named.pt"))
         with pytest.raises(kind) as info:
             unpickler.load()
-    assert info.value.path == Path("named.pt") and info.value.message.startswith(message)
+    assert info.value.path == Path("named.pt") and re.search(message, info.value.message)
 
 
 # --- archive errors ----------------------------------------------------------------------------------------
@@ -297,7 +289,7 @@ def test_not_a_zip(tmp_path):
     src.write_bytes(b"\x80\x02}q\x00.")
     with pytest.raises(CheckpointError) as info:
         read_restricted(str(src))
-    assert str(info.value) == f"{src}: not a torch.save zip archive (legacy or foreign format)"
+    assert info.value.path == src and "not a torch.save zip archive" in info.value.message
     assert info.value.path == src
 
 
@@ -311,7 +303,7 @@ def test_archive_without_data_pkl_at_the_first_level(tmp_path):
     with pytest.raises(CheckpointError) as info:
         read_restricted(src)
     assert type(info.value) is CheckpointError
-    assert str(info.value) == f"{src}: torch.save archive without data.pkl"
+    assert info.value.path == src and "data.pkl" in info.value.message
 
 
 def test_data_pkl_found_after_other_entries_under_any_prefix(tmp_path):
@@ -328,7 +320,7 @@ def test_other_byte_order_is_refused(tmp_path):
     src = _archive(tmp_path / "be.pt", b"I1\n.", byteorder=OTHER_ORDER)
     with pytest.raises(CheckpointError) as info:
         read_restricted(src)
-    assert str(info.value) == f"{src}: tensors stored in the other byte order"
+    assert info.value.path == src and "byte order" in info.value.message
 
 
 def test_damaged_archive(tmp_path):
@@ -340,7 +332,7 @@ def test_damaged_archive(tmp_path):
     with pytest.raises(CheckpointError) as info:
         read_restricted(src)
     assert type(info.value) is CheckpointError and info.value.path == src
-    assert str(info.value) == f"{src}: damaged torch.save archive (BadZipFile: Bad CRC-32 for file 'archive/data.pkl')"
+    assert re.search(r"damaged.*CRC.*archive/data\.pkl", info.value.message)  # what is damaged, where
 
 
 def test_damaged_pickle(tmp_path):
@@ -348,14 +340,7 @@ def test_damaged_pickle(tmp_path):
     with pytest.raises(CheckpointError) as info:
         read_restricted(src)
     assert type(info.value) is CheckpointError
-    assert str(info.value).startswith(f"{src}: cannot unpickle the checkpoint: KeyError")
-
-
-def test_unpickle_names_the_file_in_storage_errors(tmp_path):
-    src = _archive(tmp_path / "miss.pt", _pid(FLOAT, "3", 1) + b".")
-    with zipfile.ZipFile(src) as archive, pytest.raises(CheckpointError) as info:
-        _unpickle(archive, Path("given.pt"))
-    assert str(info.value) == "given.pt: storage '3' is missing from the archive (truncated file?)"
+    assert info.value.path == src and re.search(r"cannot unpickle.*KeyError", info.value.message)
 
 
 # --- module trees ------------------------------------------------------------------------------------------
@@ -420,19 +405,17 @@ def _record(name: str, state) -> InertRecord:
 @pytest.mark.parametrize(
     "module,message",
     [
-        (lambda: {"_modules": {}}, "'net' is not a pickled torch module ({'_modules': {}})"),
-        (lambda: types.SimpleNamespace(state={"_modules": {}}),
-         "'net' is not a pickled torch module (namespace(state={'_modules': {}}))"),
-        (lambda: _record("pkg.Thing", {"x": 1}), "'net' is not a pickled torch module (<inert pkg.Thing>)"),
-        (lambda: _record("pkg.Thing", [("_modules", 1)]), "'net' is not a pickled torch module (<inert pkg.Thing>)"),
-        (lambda: InertRecord.__new__(type("Bare", (InertRecord,), {"qualified_name": "pkg.Bare"})),
-         "'net' is not a pickled torch module (<inert pkg.Bare>)"),
+        (lambda: {"_modules": {}}, "{'_modules': {}}"),  # what was found instead
+        (lambda: types.SimpleNamespace(state={"_modules": {}}), "namespace(state={'_modules': {}})"),
+        (lambda: _record("pkg.Thing", {"x": 1}), "pkg.Thing"),
+        (lambda: _record("pkg.Thing", [("_modules", 1)]), "pkg.Thing"),
+        (lambda: InertRecord.__new__(type("Bare", (InertRecord,), {"qualified_name": "pkg.Bare"})), "pkg.Bare"),
     ],
 )
 def test_module_state_dict_refuses_what_is_not_a_module(module, message):
     with pytest.raises(CheckpointError) as info:
         module_state_dict(module())
-    assert str(info.value) == message
+    assert re.search(r"'net'.*not a pickled torch module", str(info.value)) and message in str(info.value)
 
 
 def test_module_state_dict_error_names_the_nested_module():
@@ -441,10 +424,10 @@ def test_module_state_dict_error_names_the_nested_module():
     outer = _record("pkg.Outer", {"_parameters": None, "_modules": {"enc": inner, "skip": None}})
     with pytest.raises(CheckpointError) as info:
         module_state_dict(outer)
-    assert str(info.value) == "'enc.lstmX' is not a pickled torch module (<inert pkg.Leaf>)"
+    assert re.search(r"'enc\.lstmX'.*not a pickled torch module.*pkg\.Leaf", str(info.value))
     with pytest.raises(CheckpointError) as info:
         module_state_dict(inner, "top.")
-    assert str(info.value) == "'top.lstmX' is not a pickled torch module (<inert pkg.Leaf>)"
+    assert re.search(r"'top\.lstmX'.*pkg\.Leaf", str(info.value))
 
 
 def test_module_state_dict_of_hand_built_records():

@@ -1,4 +1,4 @@
-"""Metric details pinned where mutation testing found them unpinned (docs/testing.md "Mutation testing"): ꟻLIP's
+"""ꟻLIP and SSIM as a caller sees them: ꟻLIP's
 LDR mode compares the ACES + sRGB previews and HDR the linear images, against the target as reference
 (expected values from flip_evaluator on images prepared by hand, with the ACES and sRGB formulas written
 out here); the errors name the metric and the missing extra."""
@@ -67,7 +67,7 @@ def test_flip_is_float32_under_a_float64_default_dtype():
 
 
 def test_flip_shape_mismatch_names_flip():
-    with pytest.raises(InputError, match=r"'flip': prediction shape \(1, 3, 8, 8\) != target shape \(2, 3, 8, 8\)"):
+    with pytest.raises(InputError, match=r"flip.*\(1, 3, 8, 8\).*\(2, 3, 8, 8\)"):
         flip(torch.zeros(1, 3, 8, 8), torch.zeros(2, 3, 8, 8))
 
 
@@ -75,13 +75,12 @@ def test_flip_without_the_extra_names_it(monkeypatch):
     # A None entry in sys.modules is how Python marks a module as not importable.
     monkeypatch.setitem(sys.modules, "flip_evaluator", None)
     assert not flip_available()
-    with pytest.raises(LmvError, match=r"^ꟻLIP needs the 'metrics' extra: pip install 'lmv\[metrics\]' "
-                                       r"\(package flip-evaluator\)$"):
+    with pytest.raises(LmvError, match=r"metrics.*flip-evaluator"):  # the extra to install, the package
         flip(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
 
 
 def test_ssim_shape_mismatch_names_ssim():
-    with pytest.raises(InputError, match=r"'ssim': prediction shape \(1, 3, 16, 16\) != target shape \(1, 3, 16, 8\)"):
+    with pytest.raises(InputError, match=r"ssim.*\(1, 3, 16, 16\).*\(1, 3, 16, 8\)"):
         ssim(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 8))
 
 
@@ -90,5 +89,5 @@ def test_ssim_accepts_exactly_the_window_size_and_names_the_limit():
         x = torch.rand(2, 3, h, w)
         torch.testing.assert_close(ssim(x, x), torch.ones(2))
     for h, w in ((10, 16), (16, 10)):
-        with pytest.raises(InputError, match=rf"^SSIM needs images of at least 11x11 px \(its window\), got {h}x{w}$"):
+        with pytest.raises(InputError, match=rf"11x11.*got {h}x{w}"):
             ssim(torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))

@@ -1,5 +1,4 @@
-"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
-`read_info`'s header reading (magic and length boundaries, headers past the first 64 KiB, the file named in
+"""Reading and writing EXR files (`lmv_cli.core.exr`) as a caller sees them: `read_info`'s header reading (magic and length boundaries, headers past the first 64 KiB, the file named in
 every error, every `ExrInfo` field), the header parser (deep, multi-part and tiled files, a header without a
 dataWindow or a type attribute), `read_channels`' decode checks and messages, and `write_exr`/`write_rgba`'s
 defaults, dtypes and errors. Files are written by OpenEXR or, where a case needs it, byte by byte."""
@@ -7,6 +6,7 @@ defaults, dtypes and errors. Files are written by OpenEXR or, where a case needs
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import struct
 from pathlib import Path
@@ -35,13 +35,13 @@ def _deadline(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def _raises(call, path: Path, message: str) -> ExrError:
-    """`call()` raises an ExrError naming `path` with exactly `message`."""
+def _raises(call, path: Path, *facts: str) -> ExrError:
+    """`call()` raises an ExrError naming `path` whose message carries `facts` in this order."""
     with _deadline(5), pytest.raises(ExrError) as caught:
         call()
-    assert caught.value.message == message
-    assert caught.value.path == path
-    assert str(caught.value) == f"{path}: {message}"
+    assert caught.value.path == path and str(path) in str(caught.value)
+    pattern = ".*".join(rf"(?<!\d){re.escape(fact)}(?!\d)" for fact in facts)  # in this order, whole numbers
+    assert re.search(pattern, caught.value.message), (facts, caught.value.message)
     return caught.value
 
 
@@ -91,27 +91,27 @@ def test_read_info_returns_every_field_of_the_first_part(tmp_path):
 def test_read_info_refuses_a_bad_magic_number_with_the_file_size(tmp_path):
     path = tmp_path / "a.exr"
     path.write_bytes(b"P6\n2 2\n255\n" + bytes(12))
-    _raises(lambda: exr.read_info(path), path, "not an EXR file (bad magic number, 23 bytes)")
+    _raises(lambda: exr.read_info(path), path, "magic number", "23 bytes")
 
 
 def test_read_info_refuses_a_file_shorter_than_magic_and_version(tmp_path):
     path = tmp_path / "a.exr"
     path.write_bytes(exr.MAGIC + b"\x02\x00")  # the right magic, but 6 bytes
-    _raises(lambda: exr.read_info(path), path, "not an EXR file (bad magic number, 6 bytes)")
+    _raises(lambda: exr.read_info(path), path, "magic number", "6 bytes")
 
 
-def test_read_info_calls_exactly_eight_bytes_a_truncated_header(tmp_path):
+def test_read_info_calls_magic_and_version_alone_a_truncated_header(tmp_path):
     path = tmp_path / "a.exr"
     path.write_bytes(exr.MAGIC + struct.pack("<I", 2))  # magic and version, no header
-    _raises(lambda: exr.read_info(path), path, "truncated EXR header")
+    _raises(lambda: exr.read_info(path), path, "truncated", "header")
 
 
 def test_read_info_stops_at_a_header_cut_at_the_end_of_the_file(tmp_path):
     path = tmp_path / "a.exr"
     exr.write_exr(path, {"Y": np.zeros((2, 3), np.float32)})
     path.write_bytes(path.read_bytes()[:100])
-    _raises(lambda: exr.read_info(path), path, "truncated EXR header")
-    _raises(lambda: exr.read_channels(path), path, "truncated EXR header")
+    _raises(lambda: exr.read_info(path), path, "truncated", "header")
+    _raises(lambda: exr.read_channels(path), path, "truncated", "header")
 
 
 def test_read_info_reads_on_past_the_first_64_kib_of_header(tmp_path):
@@ -128,10 +128,10 @@ def test_read_info_names_the_file_in_chunk_errors(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_info(path), path, f"truncated: the last chunk needs {size + 1} bytes, the file has {size}")
+    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"{size}")
 
 
-# _parse_headers / _parse_one_header on files written byte by byte
+# headers written byte by byte
 
 
 def test_a_header_in_any_attribute_order_without_a_type(tmp_path):
@@ -151,7 +151,7 @@ def test_a_header_without_a_data_window_is_refused_naming_the_file(tmp_path):
     path.write_bytes(
         _one_pixel_file(_attr("channels", "chlist", _chlist("Y")), _attr("compression", "compression", b"\x00"))
     )
-    _raises(lambda: exr.read_info(path), path, "EXR header has no dataWindow")
+    _raises(lambda: exr.read_info(path), path, "dataWindow")
 
 
 def test_a_deep_file_is_refused_naming_the_file(tmp_path):
@@ -164,19 +164,13 @@ def test_a_deep_file_is_refused_naming_the_file(tmp_path):
             version=2 | 0x800,
         )
     )
-    _raises(lambda: exr.read_info(path), path, "deep EXR files are not supported")
+    _raises(lambda: exr.read_info(path), path, "deep")
 
 
 def test_multi_part_headers_are_all_read(tmp_path):
     path = tmp_path / "m.exr"
     _two_parts(path)
     assert exr.read_info(path) == exr.ExrInfo(path, 6, 4, {"A.R": "float", "B.Z": "float"}, "ZIP", 2)
-    headers, pos = exr._parse_headers(path, path.read_bytes())
-    assert [sorted(h["channels"]) for h in headers] == [["A.R"], ["B.Z"]]
-    assert [h["tiled"] for h in headers] == [False, False]
-    # the offset tables start right after the empty header that ends the list: first entry = their end
-    (first,) = struct.unpack_from("<Q", path.read_bytes(), pos)
-    assert first == pos + 8 * (headers[0]["chunk_count"] + headers[1]["chunk_count"])
 
 
 def test_multi_part_file_cut_right_after_the_first_header(tmp_path):
@@ -185,7 +179,7 @@ def test_multi_part_file_cut_right_after_the_first_header(tmp_path):
     data = path.read_bytes()
     _, end = exr._parse_one_header(path, data, 8)
     path.write_bytes(data[:end])
-    _raises(lambda: exr.read_info(path), path, "truncated EXR header")
+    _raises(lambda: exr.read_info(path), path, "truncated", "header")
 
 
 def _tiled_single(path: Path) -> bytes:
@@ -218,11 +212,9 @@ def test_multi_part_tiled_files_are_tiled_by_their_type(tmp_path):
     _two_parts(path, tiled=True)
     data = path.read_bytes()
     assert data[4:8] == struct.pack("<I", 2 | 0x1000)
-    headers, _ = exr._parse_headers(path, data)
-    assert [h["tiled"] for h in headers] == [True, True]
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_info(path), path, f"truncated: the last chunk needs {size + 1} bytes, the file has {size}")
+    _raises(lambda: exr.read_info(path), path, f"{size + 1} bytes", f"{size}")
 
 
 # read_channels
@@ -234,8 +226,8 @@ def test_read_channels_checks_truncation_unless_told_it_was_checked(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[:-1])
     size = len(data) - 1
-    _raises(lambda: exr.read_channels(path), path, f"truncated: the last chunk needs {size + 1} bytes, the file has {size}")
-    _raises(lambda: exr.read_channels(path, ["Y"]), path, f"truncated: the last chunk needs {size + 1} bytes, the file has {size}")
+    _raises(lambda: exr.read_channels(path), path, f"{size + 1} bytes", f"{size}")
+    _raises(lambda: exr.read_channels(path, ["Y"]), path, f"{size + 1} bytes", f"{size}")
 
 
 def test_read_channels_returns_all_or_the_named_channels_in_order(tmp_path):
@@ -253,14 +245,14 @@ def test_read_channels_returns_all_or_the_named_channels_in_order(tmp_path):
 def test_read_channels_lists_missing_and_found_channels(tmp_path):
     path = tmp_path / "a.exr"
     exr.write_exr(path, {"Z": np.zeros((2, 3), np.float32), "R": np.zeros((2, 3), np.float32)})
-    _raises(lambda: exr.read_channels(path, ["G", "R", "B"]), path, "missing channel(s) G, B; channels found: R, Z")
+    _raises(lambda: exr.read_channels(path, ["G", "R", "B"]), path, "G, B", "R, Z")  # missing, then found
 
 
 def test_read_channels_reports_what_the_binding_cannot_open(tmp_path):
     path = tmp_path / "a.exr"
     path.write_bytes(b"P6\n2 2\n255\n" + bytes(12))
     err = _raises(
-        lambda: exr.read_channels(path, verified=True), path, f"cannot decode EXR: Unable to open '{path}' for read"
+        lambda: exr.read_channels(path, verified=True), path, "cannot decode"
     )
     assert isinstance(err.__cause__, Exception)
 
@@ -281,7 +273,7 @@ def test_read_channels_refuses_a_multi_part_file_with_a_part_undecoded(tmp_path,
     _two_parts(path)
     _corrupt_chunk(path, part)
     assert exr.read_info(path).parts == 2
-    _raises(lambda: exr.read_channels(path), path, "cannot decode pixel data: 1 of 2 part(s) decoded (corrupt chunk data)")
+    _raises(lambda: exr.read_channels(path), path, "1 of 2 part(s) decoded")
 
 
 def test_read_channels_refuses_a_file_with_no_part_decoded(tmp_path):
@@ -294,11 +286,11 @@ def test_read_channels_refuses_a_file_with_no_part_decoded(tmp_path):
     data[start + 8 : start + 8 + n] = b"\xff" * n
     path.write_bytes(bytes(data))
     exr.read_info(path)  # header and offsets intact
-    _raises(lambda: exr.read_channels(path, ["Y"]), path, "cannot decode pixel data: 0 of 1 part(s) decoded (corrupt chunk data)")
+    _raises(lambda: exr.read_channels(path, ["Y"]), path, "0 of 1 part(s) decoded")
     _raises(
         lambda: exr.read_channels(path, ["Y"], verified=True),
         path,
-        "cannot decode pixel data: no part decoded (corrupt chunk data)",
+        "no part decoded",
     )
 
 
@@ -321,19 +313,17 @@ def test_write_exr_stores_attributes(tmp_path):
 
 
 def test_write_exr_names_a_channel_that_is_not_2d(tmp_path):
-    with pytest.raises(ExrError) as caught:
+    with pytest.raises(ExrError, match=r"'depth'.*2-D.*\(1, 2, 3\)"):
         exr.write_exr(tmp_path / "a.exr", {"Y": np.zeros((2, 3), np.float32), "depth": np.zeros((1, 2, 3))})
-    assert str(caught.value) == "channel 'depth' must be 2-D (H, W), got shape (1, 2, 3)"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_write_exr_failure_names_the_file_and_leaves_nothing(tmp_path):
     path = tmp_path / "missing" / "c.exr"
-    tmp = tmp_path / "missing" / ".c.exr.tmp"
     _raises(
         lambda: exr.write_exr(path, {"Y": np.zeros((2, 3), np.float32)}),
         path,
-        f'cannot write EXR: Cannot open image file "{tmp}". No such file or directory.',
+        "cannot write",
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -376,7 +366,7 @@ def test_write_rgba_default_alpha_is_one(tmp_path):
 @pytest.mark.parametrize("channels", [0, 5])
 def test_write_rgba_refuses_0_or_5_channels_naming_the_file(tmp_path, channels):
     path = tmp_path / "bad.exr"
-    _raises(lambda: exr.write_rgba(path, np.zeros((channels, 2, 2), np.float32)), path, f"expected 1 to 4 channels, got {channels}")
+    _raises(lambda: exr.write_rgba(path, np.zeros((channels, 2, 2), np.float32)), path, "1 to 4", f"{channels}")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -385,3 +375,21 @@ def test_write_rgba_stores_uint32_as_float(tmp_path):
     exr.write_rgba(tmp_path / "u.exr", image)
     assert exr.read_info(tmp_path / "u.exr").channels == dict.fromkeys("ABGR", "float")
     np.testing.assert_array_equal(exr.read_channels(tmp_path / "u.exr")["R"], image[0].astype(np.float32))
+
+
+def test_write_rgba_pads_a_single_channel_with_zero_colour_and_the_given_alpha(tmp_path):
+    grey = np.array([[[0.5, 2.0], [-1.0, 8.0]]], dtype=np.float32)  # (1, 2, 2)
+    exr.write_rgba(tmp_path / "g.exr", grey, alpha=0.25)
+    chans = exr.read_channels(tmp_path / "g.exr")
+    np.testing.assert_array_equal(chans["R"], grey[0])
+    np.testing.assert_array_equal(chans["G"], np.zeros((2, 2), np.float32))
+    np.testing.assert_array_equal(chans["B"], np.zeros((2, 2), np.float32))
+    np.testing.assert_array_equal(chans["A"], np.full((2, 2), 0.25, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int16])
+def test_write_rgba_stores_other_dtypes_as_float(tmp_path, dtype):
+    image = np.arange(12, dtype=dtype).reshape(3, 2, 2)
+    exr.write_rgba(tmp_path / "i.exr", image)
+    assert exr.read_info(tmp_path / "i.exr").channels == dict.fromkeys("ABGR", "float")
+    np.testing.assert_array_equal(exr.read_stack(tmp_path / "i.exr", "RGB"), image.astype(np.float32))

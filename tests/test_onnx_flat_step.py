@@ -1,9 +1,9 @@
-"""`lmv_cli.core.model.onnx_step` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation
-testing"): `state_channels` per preset (decoder, G-buffer skip channels of one slot's state block),
-`FlatStep.forward` equal to `FSNet.step` on the same inputs for every output and every streamed state
-block (so the history split, the merged-MV split, the slot colours of `_history_frame`, the per-slot state
-blocks at their offsets and the `stream_valid` gating of `_encode` are all checked), the 0 / 1 flags
-choosing a slot's streamed state vs the zero state, and `_history_frame`'s channel split.
+"""The flat ONNX step (`lmv_cli.core.model.onnx_step`) computes what `FSNet.step` computes:
+`state_channels` per preset (decoder, G-buffer skip channels of one slot's state block), `FlatStep.forward`
+equal to `FSNet.step` on the same inputs for every output and every streamed state block (so the history
+layout, the merged-MV split, the slot colours, the per-slot state blocks at their offsets and the
+`stream_valid` gating are all checked), and the 0 / 1 flags choosing a slot's streamed state vs the zero
+state.
 
 Tiny: `FSNet(**PRESETS["fsnet_small"])` at 16x16 with random weights, the reference computed by
 `FSNet.step` from `NetInputs` and a `StreamState` built here by hand (not through `infer.flat`)."""
@@ -15,7 +15,7 @@ import torch
 
 from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.interface import HistoryFrame, NetInputs
-from lmv_cli.core.model.onnx_step import OUTPUT_NAMES, FlatStep, _history_frame, state_channels
+from lmv_cli.core.model.onnx_step import OUTPUT_NAMES, FlatStep, state_channels
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState
 
 H = W = 16
@@ -111,14 +111,3 @@ def test_invalid_slot_state_is_ignored(net):
         b = FlatStep(net)(*_flat(inputs, (streams[0], zero, streams[2]), (1.0, 0.0, 1.0)))
     for x, y in zip(a, b, strict=True):
         assert torch.equal(x, y)
-
-
-def test_history_frame_splits_the_ten_channels():
-    frame = torch.arange(10, dtype=torch.float32).view(1, 10, 1, 1).expand(1, 10, 2, 2)
-    color, brdf = torch.full((1, 3, 2, 2), 7.0), torch.full((1, 3, 2, 2), 8.0)
-    f = _history_frame(frame, color, brdf)
-    assert f.light[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0]
-    assert f.sky[0, :, 0, 0].tolist() == [3.0, 4.0, 5.0]
-    assert f.st_color[0, :, 0, 0].tolist() == [6.0, 7.0, 8.0]
-    assert f.st_alpha[0, :, 0, 0].tolist() == [9.0]
-    assert f.color_no_st is color and f.brdf_color is brdf

@@ -1,7 +1,7 @@
-"""`lmv_cli.core.exr` pinned where mutation testing would find it unpinned (docs/testing.md "Mutation testing"):
-the header attribute decoding (`_decode_attribute`, `_cstring`, `_compression_name`), the chunk checks of
-`read_info` (`_check_chunks`) at their exact boundaries and with their exact messages, the open errors,
-`write_exr`'s input rules (`_as_storable`, `_compression`) and `read_stack`'s selection and dtype.
+"""Truncated and corrupt EXR files are refused by `read_info` before any decoding, at the exact byte
+boundaries of the offset table and the last chunk, with the byte counts in the message; the open errors
+name the file; `write_exr` stores each channel in its own EXR type (others as float32) and refuses an
+unknown compression; `read_stack` selects, orders and casts channels.
 
 Files are real: written by OpenEXR, or built byte by byte here (`_hand_exr`, uncompressed, read back by
 OpenEXR itself in `test_hand_built_files_are_valid_exr`) where OpenEXR cannot write the layout wanted
@@ -9,6 +9,7 @@ OpenEXR itself in `test_hand_built_files_are_valid_exr`) where OpenEXR cannot wr
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -105,84 +106,6 @@ def test_hand_built_files_are_valid_exr(tmp_path):
             np.testing.assert_array_equal(y, np.array([[0, 1, 2], [10, 11, 12]], np.float16) + 100 * p)
 
 
-# --- _cstring, _compression_name, _decode_attribute ---------------------------------------------------------
-
-
-def test_cstring_reads_up_to_the_next_nul_from_the_given_position():
-    data = b"ab\0cde\0\xe9t\xe9\0"
-    assert exr._cstring(data, 0) == ("ab", 3)
-    assert exr._cstring(data, 3) == ("cde", 7)
-    assert exr._cstring(data, 4) == ("de", 7)
-    assert exr._cstring(data, 7) == ("\xe9t\xe9", 11)  # latin-1: every byte is one character
-    assert exr._cstring(b"\0x\0", 0) == ("", 1)
-    with pytest.raises(ValueError):
-        exr._cstring(b"abc", 0)  # no terminator: the header parser reads more
-
-
-def test_compression_name_by_id_and_unknown_ids():
-    assert exr._compression_name(0) == "NO"
-    assert exr._compression_name(3) == "ZIP"
-    assert exr._compression_name(2) == "ZIPS"
-    assert exr._compression_name(8) == "DWAA"
-    assert exr._compression_name(int(OpenEXR.ZSTD_COMPRESSION)) == "ZSTD"
-    assert exr._compression_name(99) == "compression99"
-
-
-def _chlist(*channels: tuple[str, int]) -> bytes:
-    return b"".join(n.encode("latin-1") + b"\0" + struct.pack("<iB3xii", t, 0, 1, 1) for n, t in channels) + b"\0"
-
-
-def test_decode_chlist_names_and_pixel_types():
-    header: dict = {"channels": {"old": "half"}}
-    value = _chlist(("A", 1), ("ViewLayer.Depth.Z", 2), ("id", 0), ("\xe9t\xe9", 7), ("neg", -1))
-    exr._decode_attribute(header, "channels", "chlist", value)
-    assert header == {"channels": {"old": "half", "A": "half", "ViewLayer.Depth.Z": "float", "id": "uint",
-                                   "\xe9t\xe9": "type7", "neg": "type-1"}}
-    assert list(header["channels"]) == ["old", "A", "ViewLayer.Depth.Z", "id", "\xe9t\xe9", "neg"]
-    # the kind decides, not the name
-    header = {"channels": {}}
-    exr._decode_attribute(header, "dataWindow", "chlist", _chlist(("RR", 2)))
-    assert header == {"channels": {"RR": "float"}}
-    header = {"channels": {}}
-    exr._decode_attribute(header, "channels", "chlist", b"\0")
-    assert header == {"channels": {}}
-
-
-@pytest.mark.parametrize(("box", "size"), [((0, 0, 23, 39), (24, 40)), ((-2, -3, 5, 1), (8, 5)),
-                                           ((3, 4, 12, 6), (10, 3))])
-def test_decode_data_window_gives_inclusive_width_and_height(box, size):
-    header: dict = {"channels": {}}
-    exr._decode_attribute(header, "dataWindow", "box2i", struct.pack("<4i", *box))
-    assert header == {"channels": {}, "width": size[0], "height": size[1]}
-
-
-def test_decode_compression_chunk_count_and_type():
-    header: dict = {"channels": {}}
-    exr._decode_attribute(header, "compression", "compression", bytes([3]))
-    assert header == {"channels": {}, "compression_id": 3, "compression": "ZIP"}
-    exr._decode_attribute(header, "compression", "compression", bytes([8]))
-    assert header == {"channels": {}, "compression_id": 8, "compression": "DWAA"}
-    header = {"channels": {}}
-    exr._decode_attribute(header, "chunkCount", "int", struct.pack("<i", 7))
-    assert header == {"channels": {}, "chunk_count": 7}
-    exr._decode_attribute(header, "chunkCount", "int", struct.pack("<i", -1))  # signed, as stored
-    assert header == {"channels": {}, "chunk_count": -1}
-    for value, text in [(b"tiledimage", "tiledimage"), (b"scanlineimage\0\0", "scanlineimage"),
-                        (b"X\xe9X\0", "X\xe9X"), (b" deep tile ", " deep tile ")]:
-        header = {"channels": {}}
-        exr._decode_attribute(header, "type", "string", value)
-        assert header == {"channels": {}, "type": text}
-
-
-def test_other_attributes_are_ignored():
-    header: dict = {"channels": {}}
-    for name, kind, value in [("owner", "string", b"me"), ("datawindow", "box2i", struct.pack("<4i", 0, 0, 1, 1)),
-                              ("Compression", "compression", b"\3"), ("chunkcount", "int", b"\1\0\0\0"),
-                              ("Type", "string", b"tiledimage"), ("lineOrder", "lineOrder", b"\0")]:
-        exr._decode_attribute(header, name, kind, value)
-    assert header == {"channels": {}}
-
-
 def test_read_info_of_an_openexr_file(tmp_path):
     rng = np.random.default_rng(1)
     exr.write_exr(tmp_path / "a.exr", {"Z": rng.random((5, 7)).astype(np.float32),
@@ -198,54 +121,40 @@ def test_read_info_of_an_openexr_file(tmp_path):
 def test_open_errors_name_the_file(tmp_path):
     missing = tmp_path / "none.exr"
     err = _error(missing)
-    assert (err.message, err.path, str(err)) == ("file not found", missing, f"{missing}: file not found")
+    assert err.path == missing and str(missing) in str(err) and "not found" in err.message
     err = _error(tmp_path)
-    assert (err.message, err.path) == ("is a directory, expected an EXR file", tmp_path)
+    assert err.path == tmp_path and "directory" in err.message
     (tmp_path / "plain").write_bytes(b"x")
     below_a_file = tmp_path / "plain" / "a.exr"
     err = _error(below_a_file)
-    assert (err.message, err.path) == ("cannot read: Not a directory", below_a_file)
+    assert err.path == below_a_file and "Not a directory" in err.message
     err = _error(missing, exr.read_channels)
-    assert (err.message, err.path) == ("file not found", missing)
+    assert err.path == missing and "not found" in err.message
 
 
-# --- _compression, _as_storable, read_stack -------------------------------------------------------------------
+# --- write_exr, read_stack -----------------------------------------------------------------------------------
 
 
-def test_compression_by_name_in_any_case():
-    assert exr._compression("zip") == OpenEXR.ZIP_COMPRESSION
-    assert exr._compression("Piz") == OpenEXR.PIZ_COMPRESSION
-    assert exr._compression("DWAB") == OpenEXR.DWAB_COMPRESSION
-    assert exr._compression("no") == OpenEXR.NO_COMPRESSION
-    with pytest.raises(ExrError) as caught:
-        exr._compression("lzma")
-    assert (caught.value.message, caught.value.path, str(caught.value)) == (
-        "unknown EXR compression 'lzma'", None, "unknown EXR compression 'lzma'")
+def test_write_exr_refuses_an_unknown_compression(tmp_path):
+    with pytest.raises(ExrError, match="lzma"):
+        exr.write_exr(tmp_path / "a.exr", {"Y": np.zeros((2, 3), np.float32)}, compression="lzma")
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_as_storable_keeps_exr_dtypes_and_converts_the_rest_to_float32():
-    for dtype in (np.float16, np.float32, np.uint32):
-        arr = np.arange(6, dtype=dtype).reshape(2, 3)
-        out = exr._as_storable("Y", arr)
-        assert out.dtype == dtype and out.flags.c_contiguous
-        np.testing.assert_array_equal(out, arr)
-    for arr in (np.arange(6, dtype=np.float64).reshape(2, 3) / 4, np.arange(6, dtype=np.int16).reshape(2, 3),
-                [[0, 1, 2], [3, 4, 5]]):
-        out = exr._as_storable("Y", arr)
-        assert out.dtype == np.float32 and out.shape == (2, 3)
-        np.testing.assert_array_equal(out, np.asarray(arr, np.float64).astype(np.float32))
-    strided = np.arange(12, dtype=np.float32).reshape(2, 6)[:, ::2]
-    out = exr._as_storable("Y", strided)
-    assert out.flags.c_contiguous and out.dtype == np.float32
-    np.testing.assert_array_equal(out, [[0, 2, 4], [6, 8, 10]])
+@pytest.mark.parametrize("compression", ["zip", "Piz", "DWAB", "no"])
+def test_write_exr_takes_the_compression_name_in_any_case(tmp_path, compression):
+    exr.write_exr(tmp_path / "a.exr", {"Y": np.zeros((2, 3), np.float32)}, compression=compression)
+    assert exr.read_info(tmp_path / "a.exr").compression == compression.upper()
 
 
-@pytest.mark.parametrize("shape", [(4,), (1, 2, 2), ()])
-def test_as_storable_refuses_other_than_2d(shape):
-    with pytest.raises(ExrError) as caught:
-        exr._as_storable("depth.Z", np.zeros(shape, np.float32))
-    assert caught.value.message == f"channel 'depth.Z' must be 2-D (H, W), got shape {shape}"
-    assert caught.value.path is None
+@pytest.mark.parametrize("values", [np.arange(6, dtype=np.float64).reshape(2, 3) / 4,
+                                    np.arange(6, dtype=np.int16).reshape(2, 3), [[0, 1, 2], [3, 4, 5]],
+                                    np.arange(12, dtype=np.float32).reshape(2, 6)[:, ::2]])
+def test_write_exr_stores_other_dtypes_and_strided_arrays_as_float32(tmp_path, values):
+    exr.write_exr(tmp_path / "a.exr", {"Y": values})
+    assert exr.read_info(tmp_path / "a.exr").channels == {"Y": "float"}
+    np.testing.assert_array_equal(exr.read_channels(tmp_path / "a.exr")["Y"],
+                                  np.asarray(values, np.float64).astype(np.float32))
 
 
 def test_write_exr_stores_each_channel_as_given(tmp_path):
@@ -272,7 +181,7 @@ def test_read_stack_selects_orders_and_casts(tmp_path):
     stack = exr.read_stack(tmp_path / "a.exr", ("G",), np.float16)
     assert stack.dtype == np.float16
     np.testing.assert_array_equal(stack[0], planes["G"])
-    with pytest.raises(ExrError, match=r"a\.exr: missing channel\(s\) A; channels found: B, G, R"):
+    with pytest.raises(ExrError, match=r"a\.exr.*\bA\b.*found: B, G, R"):
         exr.read_stack(tmp_path / "a.exr", "RA")
 
 
@@ -299,16 +208,17 @@ def _truncated_by_one(path: Path, data: bytes) -> str:
 
 
 def _last_needs(data: bytes) -> str:
-    return f"truncated: the last chunk needs {len(data)} bytes, the file has {len(data) - 1}"
+    """The facts of a cut last chunk: the bytes it needs, then the bytes the file has (a regex)."""
+    return rf"last chunk.*\b{len(data)} bytes.*\b{len(data) - 1}\b"
 
 
 def test_a_file_one_byte_short_names_the_bytes_its_last_chunk_needs(tmp_path):
     data = _zip_file(tmp_path / "z.exr")
-    assert _truncated_by_one(tmp_path / "z1.exr", data) == _last_needs(data)
+    assert re.search(_last_needs(data), _truncated_by_one(tmp_path / "z1.exr", data))
     for name, kwargs in [("s", {}), ("m1", {"parts": ["a"]}), ("m2", {"parts": ["a", "b"]}),
                          ("m2n", {"parts": ["a", "b"], "chunk_count": False}), ("nc", {"compression": False})]:
         data = _hand_exr(3, 5, **kwargs)
-        assert _truncated_by_one(tmp_path / f"{name}.exr", data) == _last_needs(data), name
+        assert re.search(_last_needs(data), _truncated_by_one(tmp_path / f"{name}.exr", data)), name
 
 
 def _two_parts(tmp_path: Path, kind: str) -> bytes:
@@ -327,7 +237,7 @@ def test_openexr_multi_part_files_intact_and_one_byte_short(tmp_path, kind):
     data = _two_parts(tmp_path, kind)
     info = exr.read_info(tmp_path / f"{kind}.exr")
     assert (info.width, info.height, info.channels, info.parts) == (W, H, {"R": "half", "Z": "half"}, 2)
-    assert _truncated_by_one(tmp_path / "short.exr", data) == _last_needs(data)
+    assert re.search(_last_needs(data), _truncated_by_one(tmp_path / "short.exr", data))
 
 
 def test_single_part_tiled_files_are_left_to_the_decoder(tmp_path):
@@ -344,14 +254,12 @@ def test_offset_table_running_past_the_end(tmp_path):
     for cut in (start + 23, start + 20, start + 1, start):
         (tmp_path / "t.exr").write_bytes(data[:cut])
         err = _error(tmp_path / "t.exr")
-        assert (err.message, err.path) == (
-            f"truncated: the offset table runs past the end of the file ({cut} bytes)", tmp_path / "t.exr")
+        assert err.path == tmp_path / "t.exr" and re.search(rf"offset table.*\b{cut} bytes", err.message)
     # multi-part: the second part's table, read right after the first one's
     data = _hand_exr(3, 2, ["a", "b"])
     cut = len(data) - 4 * 22 - 8 * 2 + 3  # 4 chunks of 22 bytes, then 3 bytes into the second table
     (tmp_path / "m.exr").write_bytes(data[:cut])
-    assert _error(tmp_path / "m.exr").message == (
-        f"truncated: the offset table runs past the end of the file ({cut} bytes)")
+    assert re.search(rf"offset table.*\b{cut} bytes", _error(tmp_path / "m.exr").message)
 
 
 @pytest.mark.parametrize("where", ["header-start", "header-past-24", "table-start", "table-last-byte", "file-end"])
@@ -362,11 +270,9 @@ def test_an_offset_outside_the_chunk_area_is_refused(tmp_path, where):
              "file-end": len(data)}[where]
     (tmp_path / "bad.exr").write_bytes(_with_offset(data, start + 8, value))
     err = _error(tmp_path / "bad.exr")
-    assert (err.message, err.path) == (
-        f"truncated or corrupt: 1 of 3 chunks point outside the file ({len(data)} bytes)", tmp_path / "bad.exr")
+    assert err.path == tmp_path / "bad.exr" and re.search(rf"1 of 3 chunks.*\b{len(data)} bytes", err.message)
     (tmp_path / "two.exr").write_bytes(_with_offset(_with_offset(data, start + 8, value), start + 16, start))
-    assert _error(tmp_path / "two.exr").message == (
-        f"truncated or corrupt: 2 of 3 chunks point outside the file ({len(data)} bytes)")
+    assert re.search(rf"2 of 3 chunks.*\b{len(data)} bytes", _error(tmp_path / "two.exr").message)
 
 
 def test_offsets_at_the_edges_of_the_chunk_area(tmp_path):
@@ -377,16 +283,14 @@ def test_offsets_at_the_edges_of_the_chunk_area(tmp_path):
     (tmp_path / "ok.exr").write_bytes(_with_offset(data, start + 8, start + 24))
     assert exr.read_info(tmp_path / "ok.exr").height == H
     (tmp_path / "end.exr").write_bytes(_with_offset(data, start + 8, len(data) - 1))
-    assert _error(tmp_path / "end.exr").message == (
-        f"truncated: the last chunk starts past the end of the file ({len(data)} bytes)")
+    assert re.search(rf"last chunk starts past the end.*\b{len(data)} bytes", _error(tmp_path / "end.exr").message)
 
 
 def test_the_second_part_offsets_are_checked_against_its_own_table(tmp_path):
     data = _hand_exr(3, 2, ["a", "b"])
     second = len(data) - 4 * 22 - 8 * 2  # the second part's table
     (tmp_path / "bad.exr").write_bytes(_with_offset(data, second, second + 15))  # into its own table
-    assert _error(tmp_path / "bad.exr").message == (
-        f"truncated or corrupt: 1 of 2 chunks point outside the file ({len(data)} bytes)")
+    assert re.search(rf"1 of 2 chunks.*\b{len(data)} bytes", _error(tmp_path / "bad.exr").message)
     (tmp_path / "ok.exr").write_bytes(_with_offset(data, second, second + 16))  # right after it
     assert exr.read_info(tmp_path / "ok.exr").parts == 2
 
@@ -398,13 +302,12 @@ def test_the_last_chunk_leader_cut(tmp_path, keep):
     last = struct.unpack_from("<Q", data, _table_start(data, 3) + 16)[0]
     if keep == 0:  # then the last offset equals the size: caught by the table check
         (tmp_path / "c.exr").write_bytes(data[:last])
-        assert _error(tmp_path / "c.exr").message == (
-            f"truncated or corrupt: 1 of 3 chunks point outside the file ({last} bytes)")
+        assert re.search(rf"1 of 3 chunks.*\b{last} bytes", _error(tmp_path / "c.exr").message)
         return
     (tmp_path / "c.exr").write_bytes(data[: last + keep])
     err = _error(tmp_path / "c.exr")
     assert err.path == tmp_path / "c.exr"
-    assert err.message == f"truncated: the last chunk starts past the end of the file ({last + keep} bytes)"
+    assert re.search(rf"last chunk starts past the end.*\b{last + keep} bytes", err.message)
 
 
 def test_last_chunk_data_size_exactly_to_the_end(tmp_path):
@@ -415,13 +318,12 @@ def test_last_chunk_data_size_exactly_to_the_end(tmp_path):
     last = len(data) - 14
     grown = data[: last + 4] + struct.pack("<i", 7) + data[last + 8 :]
     (tmp_path / "g.exr").write_bytes(grown)
-    assert _error(tmp_path / "g.exr").message == _last_needs(grown + b"\0")
+    assert re.search(_last_needs(grown + b"\0"), _error(tmp_path / "g.exr").message)
     multi = _hand_exr(3, 2, ["a"])
     last = len(multi) - 18
     grown = multi[: last + 8] + struct.pack("<i", 10) + multi[last + 12 :]
     (tmp_path / "m.exr").write_bytes(grown)
-    assert _error(tmp_path / "m.exr").message == (
-        f"truncated: the last chunk needs {len(multi) + 4} bytes, the file has {len(multi)}")
+    assert re.search(rf"last chunk.*\b{len(multi) + 4} bytes.*\b{len(multi)}\b", _error(tmp_path / "m.exr").message)
 
 
 def test_a_negative_last_chunk_data_size_is_left_to_the_decoder(tmp_path):
@@ -433,5 +335,5 @@ def test_a_negative_last_chunk_data_size_is_left_to_the_decoder(tmp_path):
         neg = data[: last + 4] + struct.pack("<i", size) + data[last + 8 :]
         (tmp_path / "n.exr").write_bytes(neg)
         assert exr.read_info(tmp_path / "n.exr").height == 2
-        with pytest.raises(ExrError, match=r"n\.exr: cannot decode pixel data: 0 of 1 part\(s\) decoded"):
+        with pytest.raises(ExrError, match=r"n\.exr.*0 of 1 part"):
             exr.read_channels(tmp_path / "n.exr")
