@@ -103,7 +103,7 @@ def set_root_attr(store: Path, **attrs) -> None:
 
 
 def expected_frame(scene_dir: Path, t: int) -> dict[str, np.ndarray]:
-    """The stored arrays of frame t, computed straight from the EXR files (study §2.3/§2.5 rules)."""
+    """The stored arrays of frame t, computed straight from the EXR files (docs/store.md#derived-buffers)."""
     def read(folder, names):
         planes = exr.read_channels(scene_dir / folder / f"frame_{t}.EXR", names)
         x = np.stack([p.astype(np.float32) for p in planes.values()])

@@ -115,7 +115,7 @@ def test_upsample_is_bilinear_for_residual_and_flows():
     decoded = DecoderResult(residual, torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16), flows, ())
     mv0 = torch.zeros(1, 2, 2, 4)
     mv0[:, 0] = 0.25
-    out = net._upsample(decoded, mv0)
+    out = net._upsample(decoded, mv0, 2)  # fsnet_lite: the network at half resolution, flows in NDC
     up = torch.tensor([0.0, 1.0, 3.0, 4.0]).expand(2, 4)
     assert out.residual.shape == (1, 3, 2, 4)
     for c in range(3):

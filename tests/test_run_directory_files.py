@@ -140,7 +140,7 @@ def test_find_run_refusals(tmp_path):
 
 
 MODEL_FIELDS = {"preset": "fsnet", "mv_gather": "nearest", "clamp": "per_sample", "warp": "exact", "compat": "none",
-                "init": "warp", "demodulate": True}
+                "init": "warp", "demodulate": True, "flow_unit": "pixels", "downscale": "auto"}
 
 
 def _linear_and_optimizer(seed=0):
