@@ -21,6 +21,7 @@ from lmv_cli.core.errors import InputError
 from lmv_cli.core.evaluate import FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
 from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.infer.memory import pin_mmap_threshold
 from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
 from lmv_cli.core.infer.outdir import OutputFolder
 from lmv_cli.core.infer.plot import psnr_plot
@@ -87,6 +88,7 @@ def extrapolate(
     dev = pick_device(device)
     (loaded,) = load_models([model], store, dev, precision, backend)
     fps = video_fps if video and video_available() else None
+    pin_mmap_threshold()  # frame-sized tensors mmap'd: 2.3 instead of 3.6 GiB peak at 1080p (memory.py)
     note = None if fps or not video else "no video: install the 'video' extra (pip install 'lmv[video]')"
     results, records = [], []
     with folder.staged() as staging:
