@@ -3,8 +3,9 @@
 glibc's malloc serves blocks above `M_MMAP_THRESHOLD` with their own mmap and returns them to the OS on
 free, but raises that threshold (up to 32 MiB) every time such a block is freed. After the first frame
 every 1920x1080 tensor (8–25 MB) then comes from the heap, whose freed holes fragment and are never
-given back: `lmv extrapolate` at 1080p grew to 3.6 GiB peak RSS. Pinning the threshold at 1 MiB keeps
-large tensors mmap'd: 2.3 GiB peak on the same 13-frame scene (benchmarks/bench_e2e.py measures it).
+given back: `lmv extrapolate` at 1080p grew to 3.6 GiB peak RSS. Pinning the threshold keeps large
+tensors mmap'd: 2.3 GiB peak at 1 MiB, 2.4 GiB at 4 MiB (kept: smaller blocks stay on the heap) on the
+same 13-frame synth scene (VmHWM; benchmarks/bench_e2e.py measures it).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 
 M_MMAP_THRESHOLD = -3
 """mallopt parameter number (glibc malloc.h)."""
-MMAP_THRESHOLD_BYTES = 1 << 20
-"""Blocks of at least 1 MiB are mmap'd (and unmapped on free); setting it also stops glibc raising it."""
+MMAP_THRESHOLD_BYTES = 4 << 20
+"""Blocks of at least 4 MiB (a 1920x1080 float32 plane is 7.9 MiB) are mmap'd (and unmapped on free); setting it also stops glibc raising it."""
 
 
 def pin_mmap_threshold() -> bool:
