@@ -17,7 +17,8 @@ import sys
 M_MMAP_THRESHOLD = -3
 """mallopt parameter number (glibc malloc.h)."""
 MMAP_THRESHOLD_BYTES = 4 << 20
-"""Blocks of at least 4 MiB (a 1920x1080 float32 plane is 7.9 MiB) are mmap'd (and unmapped on free); setting it also stops glibc raising it."""
+"""Blocks of at least 4 MiB (a 1920x1080 float32 plane is 7.9 MiB) are mmap'd and unmapped on free;
+setting it also stops glibc from raising it."""
 
 
 def pin_mmap_threshold() -> bool:
