@@ -30,7 +30,7 @@ LMV := $(VENV)/bin/lmv
 # model: metrics table (model vs warp vs repeat), EXR/PNG frames, contact sheet, video. A second run
 # reuses the export and the store (stamp files) and only extrapolates again.
 demo: $(VENV)/.installed $(DEMO)/.packed
-	$(LMV) extrapolate $(DEMO)/store.zarr --frames 2 --out $(DEMO)/extrapolated
+	$(LMV) extrapolate $(DEMO)/store.zarr --frames 2 --out $(DEMO)/extrapolated --overwrite
 
 $(DEMO)/.exported: | $(VENV)/.installed
 	$(LMV) synth $(DEMO)/export --scene orbit --frames 24 --size 320x180 --seed 7

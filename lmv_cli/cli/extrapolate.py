@@ -20,7 +20,10 @@ def command(
                                help=FRAMES_HELP),
     model: str = typer.Option("bundled", "--model", "-m", help="Model file, run directory (its best model), job "
                               "directory (newest run) or 'bundled'."),
-    out: Path = typer.Option(Path("extrapolated"), "--out", "-o", help="Output folder; one sub-folder per scene."),
+    out: Path = typer.Option(Path("extrapolated"), "--out", "-o", help="Output folder; one sub-folder per scene. "
+                             "Must be missing or empty unless --overwrite."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out: replace the files an "
+                                   "earlier lmv run wrote there (its .lmv-outputs.json), keep every other file."),
     start: int = typer.Option(0, "--start", min=0, help="First frame (rendered, with the next two: history)."),
     end: Optional[int] = typer.Option(None, "--end", min=1, help="Stop before this frame (default: scene end)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -28,6 +31,8 @@ def command(
     backend: Backend = typer.Option("auto", "--backend", help=BACKEND_HELP),
     video: bool = typer.Option(True, "--video/--no-video", help="Write the side-by-side MP4 (needs the 'video' "
                                "extra)."),
+    video_fps: int = typer.Option(10, "--video-fps", min=1, max=240, help="Playback rate of the video, frames/s "
+                                  "(10: a 24-frame scene lasts 2.4 s, slow motion of a 60 fps capture)."),
 ) -> None:
     """Predict N frames after every rendered frame and write them, with metrics against the ground truth.
 
@@ -36,14 +41,15 @@ def command(
     HDR prediction), png/frame_<t>.png (ACES + sRGB preview), contact_sheet.png (prediction | ground
     truth | error heat-map | warp, a few frames), metrics.csv and metrics.json (per frame: the model,
     warp and repeat), psnr.png (PSNR over frames, rendered frames grey), video.mp4 (prediction | truth |
-    warp, every frame; `video` extra). OUT/summary.json holds the means.
+    warp, every frame, labelled; `video` extra). OUT/summary.json holds the means. Files appear in OUT only
+    when the whole run succeeded (a failed or interrupted run leaves OUT as it was).
     """
     from lmv_cli.core.infer.extrapolate import extrapolate
 
     with progress_bar() as progress:
         result = extrapolate(store, out, model=model, scenes=scene, n=frames, start=start, end=end,
                              device=device, precision=precision, backend=backend, video=video,
-                             progress=progress)
+                             video_fps=video_fps, overwrite=overwrite, progress=progress)
     from lmv_cli.cli._tables import print_summaries
 
     metrics = ("psnr", "ssim", "psnr_no_st", "psnr_st")

@@ -1,7 +1,8 @@
 """Images for people: ACES + sRGB previews of linear HDR colour, error heat-maps, contact sheets, PNG.
 
 Previews use the metric space of docs/evaluation.md#metrics (ACES Narkowicz fit, clamped) followed by the sRGB transfer
-curve, so what a PNG shows is what PSNR/SSIM measured. Pillow writes the PNGs.
+curve, so what a PNG shows is what PSNR/SSIM measured. Pillow writes the PNGs, with fast zlib settings
+(`PNG_COMPRESS_LEVEL`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ HEAT_STOPS = np.array([[0, 0, 0], [120, 0, 160], [230, 40, 20], [255, 200, 0], [
 """Heat-map colour ramp: black → purple → red → yellow → white (evenly spaced stops)."""
 LABEL_HEIGHT = 14
 """Height in px of a contact sheet's caption rows."""
+PNG_COMPRESS_LEVEL = 1
+"""zlib level of written PNGs: at 1920x1080, 0.2 s and 1.6 MB a preview, against 1 s and 1.2 MB at
+Pillow's default 6 (measured on a smooth test image)."""
 MIN_TILE_WIDTH = 160
 """Contact sheet tiles narrower than this are enlarged by a whole factor (nearest), so labels fit."""
 
@@ -48,7 +52,7 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
 
     path = Path(path)
     try:
-        Image.fromarray(np.ascontiguousarray(image), "RGB").save(path, format="PNG")
+        Image.fromarray(np.ascontiguousarray(image), "RGB").save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     except OSError as e:
         raise LmvError(f"cannot write PNG: {e.strerror or e}", path=path) from None
     return path
@@ -62,18 +66,6 @@ def side_by_side(tiles: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
     for i, tile in enumerate(tiles):
         parts.extend([spacer, tile] if i else [tile])
     return np.concatenate(parts, axis=1)
-
-
-def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """`image` with `text` drawn in its top-left corner (white on a dark box), for video frames."""
-    from PIL import Image, ImageDraw
-
-    canvas = Image.fromarray(np.ascontiguousarray(image), "RGB")
-    draw = ImageDraw.Draw(canvas)
-    box = draw.textbbox((2, 1), text)
-    draw.rectangle((0, 0, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
-    draw.text((2, 1), text, fill=(255, 255, 255))
-    return np.asarray(canvas)
 
 
 def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Sequence[str], gap: int = 2) -> np.ndarray:

@@ -1,12 +1,14 @@
 """What `lmv extrapolate` writes for one scene, fed frame by frame by `evaluate_scene`'s `on_frame`:
 
-    <out>/<scene>/exr/frame_<t>.exr      linear HDR prediction (float32 R, G, B), predicted frames only
-    <out>/<scene>/png/frame_<t>.png      its ACES + sRGB preview
-    <out>/<scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp | regions, a few
-                                         frames, with the regions' colour legend (`region_tile`)
-    <out>/<scene>/video.mp4              prediction | truth | warp, every frame (R and P), `video` extra
+    <scene>/exr/frame_<t>.exr      linear HDR prediction (float32 R, G, B, ZIP), predicted frames only
+    <scene>/png/frame_<t>.png      its ACES + sRGB preview
+    <scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp | regions, a few
+                                   frames, with the regions' colour legend (`region_tile`)
+    <scene>/video.mp4              prediction | truth | warp with labels, every frame (R and P), `video` extra
 
-Only the contact sheet's few rows are kept in memory; everything else is written as it comes.
+`on_frame` only takes the frame's colours off the device and queues one task on a `BackgroundWriter`
+(background.py); tonemapping, encoding and writing run on the writer thread while the next frame is
+predicted. Only the contact sheet's few rows are kept in memory; everything else is written as it comes.
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lmv_cli.core import exr
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FrameRecord
-from lmv_cli.core.infer.images import (caption, contact_sheet, error_heat, legend, preview, region_overlay,
-                                       side_by_side, write_png)
+from lmv_cli.core.infer import video as vid
+from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.infer.images import contact_sheet, error_heat, legend, preview, region_overlay, write_png
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.regions import REGION_COLORS, REGIONS
 
 SHEET_COLUMNS = ("prediction", "ground truth", "error (ACES)", "warp")
 REGIONS_COLUMN = "regions"
-VIDEO_COLUMNS = "prediction | truth | warp"
 
 
 def frame_name(t: int) -> str:
@@ -36,50 +39,80 @@ def frame_name(t: int) -> str:
 
 
 class SceneWriter:
-    """`on_frame` callback of one scene: writes EXR + PNG per predicted frame, feeds the video, keeps the
-    contact sheet rows of `sheet_frames`; `finish()` writes the sheet and closes the video."""
+    """`on_frame` callback of one scene: queues, per frame, the EXR + PNG of a predicted frame, the video
+    frame and (for `sheet_frames`) a contact sheet row on `background`; `finish()` queues the sheet and
+    the closing of the video. Errors surface from `background` (at a later frame or at its `close`)."""
 
-    def __init__(self, folder: Path, model: str, sheet_frames: set[int], video=None):
+    def __init__(self, folder: Path, model: str, sheet_frames: set[int], background: BackgroundWriter,
+                 video: vid.VideoWriter | None = None):
         self.folder, self.model, self.sheet_frames, self.video = folder, model, sheet_frames, video
-        self.rows: list[tuple[str, list[np.ndarray]]] = []
+        self.background = background
+        self.rows: list[tuple[str, list[np.ndarray]]] = []  # appended on the writer thread only
         self.written = 0
         for sub in ("exr", "png"):
             make_folder(folder / sub)
 
     def __call__(self, record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets) -> None:
-        truth = preview(targets.scene_color)
+        # (3, H, W) float32 linear HDR on the CPU; the writer thread only reads them (nothing is in place)
+        truth = _host(targets.scene_color)
+        labels = None
         if record.predicted:
-            color = outputs[self.model].color
-            self._write_frame(record.frame, color)
-            shown, warp = preview(color), preview(outputs["warp"].color)
-            if record.frame in self.sheet_frames:
-                tiles = [shown, truth, error_heat(color, targets.scene_color), warp]
-                tiles += region_tile(record, truth)
-                self.rows.append((f"frame {record.frame} (P{record.source})", tiles))
+            color, warp = _host(outputs[self.model].color), _host(outputs["warp"].color)
+            self.written += 1
+            if record.frame in self.sheet_frames and record.region_labels is not None:
+                # copied here: the record's labels are only valid while on_frame runs
+                labels = record.region_labels[0].to("cpu").numpy().copy()
         else:
-            shown = warp = truth
-        if self.video is not None:
-            label = f"P{record.source}" if record.predicted else "R"
-            self.video.write(side_by_side([caption(shown, f"{label} {record.frame}"), truth, warp]))
+            color = warp = None
+        self.background.submit(lambda: self._write(record, color, truth, warp, labels))
 
-    def _write_frame(self, t: int, color) -> None:
-        image = color[0].detach().float().cpu().numpy()  # (3, H, W) linear HDR
-        name = frame_name(t)
-        exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: image[i] for i, c in enumerate("RGB")})
-        write_png(self.folder / "png" / f"{name}.png", preview(color))
-        self.written += 1
+    def _write(self, record: FrameRecord, color: torch.Tensor | None, truth: torch.Tensor,
+               warp: torch.Tensor | None, labels: np.ndarray | None = None) -> None:
+        """Writer thread: the files of one frame."""
+        t = record.frame
+        if color is not None:
+            name = frame_name(t)
+            exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: color[i].numpy() for i, c in enumerate("RGB")})
+            write_png(self.folder / "png" / f"{name}.png", preview(color))
+            if t in self.sheet_frames:
+                shown = preview(truth)
+                tiles = [preview(color), shown, error_heat(color, truth), preview(warp)]
+                tiles += region_tile(shown, labels)
+                self.rows.append((f"frame {t} (P{record.source})", tiles))
+        if self.video is not None:
+            tag = f"frame {t}  " + (f"P{record.source}" if record.predicted else "R")
+            shown = (color, truth, warp) if color is not None else (truth, truth, truth)
+            self.video.write(vid.frame_for(*shown, tag))
 
     def finish(self) -> Path | None:
-        """Write the contact sheet (if any row was kept) and close the video; returns the sheet's path."""
+        """Queue the contact sheet (when frames were picked for it) and the closing of the video;
+        returns the sheet's path, complete once `background` is closed."""
+        sheet = self.folder / "contact_sheet.png" if self.sheet_frames else None
+        self.background.submit(lambda: self._finish(sheet))
+        return sheet
+
+    def _finish(self, sheet: Path | None) -> None:
         if self.video is not None:
             self.video.close()
-        if not self.rows:
-            return None
-        with_regions = len(self.rows[0][1]) > len(SHEET_COLUMNS)
-        sheet = contact_sheet(self.rows, SHEET_COLUMNS + ((REGIONS_COLUMN,) if with_regions else ()))
-        if with_regions:
-            sheet = np.concatenate([sheet, legend(sheet.shape[1], list(REGION_COLORS.items()))], axis=0)
-        return write_png(self.folder / "contact_sheet.png", sheet)
+        if sheet is not None and self.rows:
+            with_regions = len(self.rows[0][1]) > len(SHEET_COLUMNS)
+            image = contact_sheet(self.rows, SHEET_COLUMNS + ((REGIONS_COLUMN,) if with_regions else ()))
+            if with_regions:
+                image = np.concatenate([image, legend(image.shape[1], list(REGION_COLORS.items()))], axis=0)
+            write_png(sheet, image)
+
+
+def region_tile(truth: np.ndarray, labels: np.ndarray | None) -> list[np.ndarray]:
+    """The contact sheet's regions tile of a predicted frame: the truth preview (H, W, 3) tinted by region
+    (`labels` (H, W), index into `REGIONS`, colours `REGION_COLORS`), or nothing without labels."""
+    if labels is None:
+        return []
+    return [region_overlay(truth, labels, [REGION_COLORS[r] for r in REGIONS])]
+
+
+def _host(color: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) colour of any device/dtype → (3, H, W) float32 on the CPU (no copy when it is already)."""
+    return color.detach()[0, :3].to("cpu", torch.float32)
 
 
 def make_folder(path: Path) -> Path:
@@ -91,12 +124,3 @@ def make_folder(path: Path) -> Path:
     except OSError as e:
         raise LmvError(f"cannot create output folder: {e.strerror or e}", path=path) from None
     return path
-
-
-def region_tile(record: FrameRecord, truth: np.ndarray) -> list[np.ndarray]:
-    """The contact sheet's regions tile of a predicted frame: the truth tinted by region (`REGION_COLORS`),
-    or nothing when the frame's regions were not computed."""
-    if record.region_labels is None:
-        return []
-    labels = record.region_labels[0].cpu().numpy()  # (H, W) index into REGIONS
-    return [region_overlay(truth, labels, [REGION_COLORS[r] for r in REGIONS])]
