@@ -88,7 +88,7 @@ def extrapolate(
     dev = pick_device(device)
     (loaded,) = load_models([model], store, dev, precision, backend)
     fps = video_fps if video and video_available() else None
-    pin_mmap_threshold()  # frame-sized tensors mmap'd: 2.4 instead of 3.6 GiB peak at 1080p (memory.py)
+    pin_mmap_threshold()  # the largest tensors mmap'd: 2.5 instead of 3.7 GiB peak at 1080p (memory.py)
     note = None if fps or not video else "no video: install the 'video' extra (pip install 'lmv[video]')"
     results, records = [], []
     with folder.staged() as staging:

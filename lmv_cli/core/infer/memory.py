@@ -3,9 +3,11 @@
 glibc's malloc serves blocks above `M_MMAP_THRESHOLD` with their own mmap and returns them to the OS on
 free, but raises that threshold (up to 32 MiB) every time such a block is freed. After the first frame
 every 1920x1080 tensor (8–25 MB) then comes from the heap, whose freed holes fragment and are never
-given back: `lmv extrapolate` at 1080p grew to 3.6 GiB peak RSS. Pinning the threshold keeps large
-tensors mmap'd: 2.3 GiB peak at 1 MiB, 2.4 GiB at 4 MiB (kept: smaller blocks stay on the heap) on the
-same 13-frame synth scene (VmHWM; benchmarks/bench_e2e.py measures it).
+given back: `lmv extrapolate` at 1080p grew to 3.7 GiB peak RSS. Pinning the threshold keeps the largest
+tensors mmap'd. Measured on the same 13-frame 1920x1080 synth scene (VmHWM, wall time of the whole
+command, one run each on an otherwise idle 2-core machine): not pinned 3.7 GiB / 24 s, 16 MiB 2.5 GiB
+/ 31 s (kept), 4 MiB 2.3 GiB / 41 s: every mmap'd block is page-faulted afresh, so a lower threshold
+trades time for memory. benchmarks/bench_e2e.py measures both.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import sys
 
 M_MMAP_THRESHOLD = -3
 """mallopt parameter number (glibc malloc.h)."""
-MMAP_THRESHOLD_BYTES = 4 << 20
-"""Blocks of at least 4 MiB (a 1920x1080 float32 plane is 7.9 MiB) are mmap'd and unmapped on free;
-setting it also stops glibc from raising it."""
+MMAP_THRESHOLD_BYTES = 16 << 20
+"""Blocks of at least 16 MiB (a 1920x1080 RGB float32 image is 24 MiB, one plane 7.9 MiB) are mmap'd and
+unmapped on free; setting it also stops glibc from raising it."""
 
 
 def pin_mmap_threshold() -> bool:
