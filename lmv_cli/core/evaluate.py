@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import torch
 
 from lmv_cli.core import baselines, regions as regions_
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import CheckpointError, InputError
 from lmv_cli.core.inputs import CHANNELS, CURRENT_BUFFERS, TARGET_BUFFERS, Targets, assemble_targets
 from lmv_cli.core.metrics import flip, frame_metrics, score_methods
-from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
+from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.regions import RegionStats
 from lmv_cli.core.rollout import RENDERED_BUFFERS, Rollout, rp_schedule
@@ -121,7 +122,7 @@ def evaluate_scene(
         with torch.no_grad():
             for i, t in enumerate(range(first, stop)):
                 frame = read_frame(scene, t, device)
-                recent = [frame, *recent[:HISTORY_FRAMES]]
+                recent = [frame, *recent[:HISTORY_SLOTS]]
                 source = source + 1 if schedule[i] else 0
                 targets = assemble_targets(frame)
                 outputs = _step(t, recent, source, rollouts, references)
@@ -263,16 +264,16 @@ def check_model_store(model: torch.nn.Module, meta: Mapping, store, model_path) 
 def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
     """Check N and the frame range `start` … `end`−1 (None: to the last frame) against a scene; the range
     must hold at least one predicted frame. Returns (start, stop); `InputError` otherwise."""
-    if not 1 <= n <= HISTORY_FRAMES:
-        raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_FRAMES}, got {n}")
+    if not 1 <= n <= HISTORY_SLOTS:
+        raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_SLOTS}, got {n}")
     stop = scene.frames if end is None else end
     if start < 0 or stop > scene.frames or stop <= start:
         raise InputError(f"scene {scene.name}: frame range {start}..{stop - 1} is outside its frames "
                          f"0..{scene.frames - 1}")
-    if stop - start <= HISTORY_FRAMES:
+    if stop - start <= HISTORY_SLOTS:
         raise InputError(
-            f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_FRAMES + 1} "
-            f"({HISTORY_FRAMES} rendered history frames before the first prediction)"
+            f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_SLOTS + 1} "
+            f"({HISTORY_SLOTS} rendered history frames before the first prediction)"
         )
     return start, stop
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.model.fsnet import FSNet
-from lmv_cli.core.model.interface import HISTORY_FRAMES
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep, state_channels
 
 DEFAULT_OPSET = 18
@@ -208,7 +208,7 @@ def store_inputs(
 
     store = open_store(store_path)
     scene = store.scene(scene_name) if scene_name else next(iter(store))
-    first = HISTORY_FRAMES + 1  # three rendered history frames, then t−1 predicted
+    first = HISTORY_SLOTS + 1  # three rendered history frames, then t−1 predicted
     t = first if frame is None else frame
     if not first <= t < scene.frames:
         raise InputError(f"scene {scene.name}: frame {t} out of range (needs {first} <= frame < {scene.frames})",
