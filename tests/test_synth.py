@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from lmv_cli.core import exr
 from lmv_cli.core.color import aces
-from lmv_cli.core.conventions import backward_warp, motion_vector_to_pixels, velocity_to_motion_vector
+from lmv_cli.core.conventions import backward_warp_np, motion_vector_to_pixels, velocity_to_motion_vector
 from lmv_cli.core.errors import ConfigError, LmvError
 from lmv_cli.core.schema import BUFFERS, SKY_DEPTH_CM, frame_path_name
 from lmv_cli.core.synth import SCENES, build_scene, render_frame, resolve_scenes, synth_export
@@ -64,7 +64,7 @@ def consistent(prev: dict, cur: dict) -> np.ndarray:
 
 
 def warp_prev(prev: dict, cur: dict) -> np.ndarray:
-    return backward_warp(prev["SceneColorNoST"][:3], velocity_to_motion_vector(cur["VelocityDepth"][:2]))
+    return backward_warp_np(prev["SceneColorNoST"][:3], velocity_to_motion_vector(cur["VelocityDepth"][:2]))
 
 
 # ---------------------------------------------------------------------------------------------------
