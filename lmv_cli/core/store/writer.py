@@ -34,7 +34,7 @@ from lmv_cli.core.store.lock import StoreLock
 
 IN_FLIGHT_PER_WORKER = 2
 """Frames queued per worker: keeps workers busy while bounding memory to a few frames each."""
-IN_PROCESS_PIXELS = 4_000_000
+IN_PROCESS_PIXELS_TOTAL = 4_000_000
 """With automatic workers, exports smaller than this (frames × H × W, all scenes) are packed
 in-process: starting worker processes costs more than it saves."""
 MAX_AUTO_WORKERS = 8
@@ -84,7 +84,7 @@ def pack(
             existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)
             if existing:
                 writer.acquire()  # a second pack fails here, before checking the export
-        plans, warnings = check_export(export, progress)
+        plans, warnings = plan_export(export, progress)
         with _store_os_errors(out):
             if not existing:
                 out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,7 @@ def _pack_frames(out: Path, books: list[bookkeeping.SceneBook], workers: int, pr
     _run(_tasks(out, todo), min(workers, max(len(todo), 1)), record)
 
 
-def check_export(export: Path, progress: ProgressFn | None) -> tuple[list[ScenePlan], list[str]]:
+def plan_export(export: Path, progress: ProgressFn | None) -> tuple[list[ScenePlan], list[str]]:
     """Run capture-check (headers only: pack decodes every pixel itself) and turn its scenes into
     plans; raise `CaptureError` naming every error it found. Returns the plans and the warnings."""
     from lmv_cli.core import capture
@@ -221,7 +221,7 @@ def _collect(pending: set[Future], record: Callable[[FrameResult], None]) -> set
 
 def auto_workers(plans: list[ScenePlan]) -> int:
     """One worker per core (EXR decoding is single-threaded, ecosystem notes §1.2), at most
-    MAX_AUTO_WORKERS; 1 (in-process) for an export under IN_PROCESS_PIXELS."""
-    if sum(p.frames * p.height * p.width for p in plans) < IN_PROCESS_PIXELS:
+    MAX_AUTO_WORKERS; 1 (in-process) for an export under IN_PROCESS_PIXELS_TOTAL."""
+    if sum(p.frames * p.height * p.width for p in plans) < IN_PROCESS_PIXELS_TOTAL:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
