@@ -25,7 +25,7 @@ from lmv_cli.core.synth.materials import Material, Pattern
 from lmv_cli.core.synth.motion import Motion, Path3, still
 from lmv_cli.core.synth.primitives import Shape, intersect
 from lmv_cli.core.synth.render import prepare, trace_points
-from lmv_cli.core.synth.world import SceneObject, Sky, Sun, World
+from lmv_cli.core.synth.world import SceneObject, Sky, Sun, SynthScene
 
 
 def read(folder, buffer, k):
@@ -197,7 +197,7 @@ def test_nov_is_unclamped_dot_of_normal_and_view(synth_scene):
 # velocity
 
 
-def _two_balls() -> World:
+def _two_balls() -> SynthScene:
     """A static camera looking along +Y at two balls: A moves +X at 600 cm/s, B moves up (+Z)."""
     mat = Material((0.6, 0.5, 0.4), (0.2, 0.3, 0.6), Pattern.CHECKER, 30.0, roughness=0.6)
     objects = (
@@ -206,7 +206,7 @@ def _two_balls() -> World:
     )
     rig = CameraRig(Path3((0.0, -1000.0, 100.0)), Path3((0.0, 0.0, 100.0)), fov_x_deg=60.0)
     sky = Sky((0.1, 0.2, 0.6), (0.5, 0.6, 0.7), (0.2, 0.2, 0.2))
-    return World("balls", "test", rig, objects, Sun(0.0, 45.0, (2.0, 2.0, 2.0)), sky)
+    return SynthScene("balls", "test", rig, objects, Sun(0.0, 45.0, (2.0, 2.0, 2.0)), sky)
 
 
 def test_velocity_is_projected_motion_of_known_points():
@@ -296,7 +296,7 @@ def test_warp_beats_repeat_for_every_scene():
         assert min(gains) > 0.3 and np.mean(gains) > 1.0, (name, gains)
 
 
-def _exact_scene() -> World:
+def _exact_scene() -> SynthScene:
     """Shading that motion vectors fully describe: diffuse-only sky light (no sun, no specular, no
     shadows), objects that only translate, a camera that translates and turns."""
     def mat(pattern: Pattern, period: float, c2) -> Material:
@@ -313,7 +313,7 @@ def _exact_scene() -> World:
     rig = CameraRig(Path3((0.0, -700.0, 200.0), velocity=(150.0, 60.0, 0.0)),
                     Path3((0.0, 100.0, 60.0), sway=(150.0, 0.0, 30.0), sway_hz=0.4))
     sky = Sky((0.1, 0.2, 0.6), (0.5, 0.6, 0.7), (0.2, 0.2, 0.2))
-    return World("exact", "test", rig, objects, Sun(0.0, 45.0, (0.0, 0.0, 0.0)), sky)
+    return SynthScene("exact", "test", rig, objects, Sun(0.0, 45.0, (0.0, 0.0, 0.0)), sky)
 
 
 def test_warp_error_is_interpolation_error_where_shading_is_static():
