@@ -19,7 +19,7 @@ from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import save_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.store import open_store, pack
-from lmv_cli.core.synth import synth_export
+from lmv_cli.core.synth import write_capture
 
 STORE_SCENES = ("occlusion", "translucency")
 STORE_FRAMES = 12
@@ -30,7 +30,7 @@ TRAIN_STEPS = 3
 def make_store(root: Path) -> Path:
     """`lmv synth` two scenes (12 frames, 48x32) and `lmv pack` them into root/store.zarr."""
     export = root / "export"
-    synth_export(export, list(STORE_SCENES), frames=STORE_FRAMES, size=STORE_SIZE, seed=0, workers=1)
+    write_capture(export, list(STORE_SCENES), frames=STORE_FRAMES, size=STORE_SIZE, seed=0, workers=1)
     store = root / "store.zarr"
     pack(export, store, workers=1)
     return store

@@ -18,9 +18,9 @@ from lmv_cli.core.color import aces
 from lmv_cli.core.conventions import backward_warp_np, motion_vector_to_pixels, velocity_to_motion_vector
 from lmv_cli.core.errors import ConfigError, LmvError
 from lmv_cli.core.schema import BUFFERS, SKY_DEPTH_CM, frame_path_name
-from lmv_cli.core.synth import SCENES, build_scene, render_frame, resolve_scenes, synth_export
+from lmv_cli.core.synth import SCENES, build_scene, render_frame, resolve_scenes, write_capture
 from lmv_cli.core.synth.camera import CameraRig, pixel_ndc
-from lmv_cli.core.synth.export import camera_json, check_options
+from lmv_cli.core.synth.capture_writer import camera_json, check_options
 from lmv_cli.core.synth.materials import Material, Pattern
 from lmv_cli.core.synth.motion import Motion, Path3, still
 from lmv_cli.core.synth.primitives import Shape, intersect
@@ -121,18 +121,18 @@ def test_bad_options(frames, size, seed, message):
 
 def test_bad_worker_count(tmp_path):
     with pytest.raises(ConfigError, match="--workers must be 0 \\(one per core\\) or more, got -1"):
-        synth_export(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0, workers=-1)
+        write_capture(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0, workers=-1)
 
 
 def test_unwritable_output(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(LmvError, match="cannot create the output folder"):
-        synth_export(tmp_path / "file", ["orbit"], frames=2, size=(16, 16), seed=0)
+        write_capture(tmp_path / "file", ["orbit"], frames=2, size=(16, 16), seed=0)
 
 
 def test_rewrite_removes_stale_frames(tmp_path):
-    synth_export(tmp_path, ["orbit"], frames=4, size=(16, 16), seed=0)
-    (folder,) = synth_export(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0)
+    write_capture(tmp_path, ["orbit"], frames=4, size=(16, 16), seed=0)
+    (folder,) = write_capture(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0)
     for b in BUFFERS:
         assert sorted(p.name for p in (folder / b.folder).iterdir()) == ["frame_0.EXR", "frame_1.EXR"]
     assert json.loads((folder / "camera.json").read_text())["frames"] == 2
@@ -349,10 +349,10 @@ def test_static_shading_warp_is_far_better_than_repeat_on_pixels_seen_twice():
 
 def test_same_seed_same_bytes_other_seed_other_scene(tmp_path):
     calls = []
-    (a,) = synth_export(tmp_path / "a", ["translucency"], frames=3, size=(32, 24), seed=7, workers=1,
+    (a,) = write_capture(tmp_path / "a", ["translucency"], frames=3, size=(32, 24), seed=7, workers=1,
                         progress=lambda *args: calls.append(args))
-    (b,) = synth_export(tmp_path / "b", ["translucency"], frames=3, size=(32, 24), seed=7, workers=2)
-    (c,) = synth_export(tmp_path / "c", ["translucency"], frames=3, size=(32, 24), seed=8, workers=1)
+    (b,) = write_capture(tmp_path / "b", ["translucency"], frames=3, size=(32, 24), seed=7, workers=2)
+    (c,) = write_capture(tmp_path / "c", ["translucency"], frames=3, size=(32, 24), seed=8, workers=1)
     assert calls == [("synth translucency", k, 3) for k in (1, 2, 3)]
     for buf in BUFFERS:
         name = f"{buf.folder}/frame_1.EXR"

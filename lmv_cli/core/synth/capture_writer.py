@@ -51,7 +51,7 @@ def resolve_scenes(names: Sequence[str]) -> list[str]:
 
 
 def check_options(frames: int, size: tuple[int, int], seed: int) -> None:
-    """Raise `ConfigError` for a frame count, size or seed `synth_export` cannot honour."""
+    """Raise `ConfigError` for a frame count, size or seed `write_capture` cannot honour."""
     if not 2 <= frames <= MAX_FRAMES:
         raise ConfigError(f"--frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}")
     w, h = size
@@ -61,7 +61,7 @@ def check_options(frames: int, size: tuple[int, int], seed: int) -> None:
         raise ConfigError(f"--seed must be a non-negative integer below 2**63, got {seed}")
 
 
-def synth_export(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
+def write_capture(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
                  seed: int = 0, workers: int = 0, progress: ProgressFn | None = None) -> list[Path]:
     """Render the named scenes (`all` allowed) and write each to `<out>/<scene>` in the UE4 export
     layout; deterministic for a seed (whatever `workers`: frames are independent). `workers`: frame
