@@ -369,7 +369,7 @@ def test_original_mode_step_exports_to_onnx_at_any_size(tmp_path):
     """The released behaviour (original grid, batch clamp) exports with dynamic H×W and runs in
     onnxruntime at a size other than the traced one."""
     pytest.importorskip("onnxruntime")
-    from lmv_cli.core.export import example_inputs, export_onnx, validate_onnx
+    from lmv_cli.core.onnx_export import example_inputs, export_onnx, validate_onnx
 
     net = make_net("fsnet_small", warp="original", clamp="batch").eval()
     path = export_onnx(net, tmp_path / "original.onnx", exporter="torchscript")

@@ -21,9 +21,13 @@ from pathlib import Path
 import torch
 
 from lmv_cli.core.config import HISTORY_SLOTS
-from lmv_cli.core.errors import LmvError
+from lmv_cli.core.errors import InputError, LmvError
+from lmv_cli.core.evaluate import read_frame
 from lmv_cli.core.model.fsnet import FSNet
+from lmv_cli.core.model.onnx_flat import flat_inputs
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep, state_channels
+from lmv_cli.core.rollout import Rollout
+from lmv_cli.core.store.reader import open_store
 
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-3
@@ -200,12 +204,6 @@ def store_inputs(
     """Flat inputs for predicting frame `frame` of a real store scene (default: the first scene, frame
     4), with frame t−1 predicted by the PyTorch step first, so the streamed state is exercised too.
     Returns (inputs, scene name, frame)."""
-    from lmv_cli.core.errors import InputError
-    from lmv_cli.core.evaluate import read_frame
-    from lmv_cli.core.infer.flat import flat_inputs
-    from lmv_cli.core.rollout import Rollout
-    from lmv_cli.core.store.reader import open_store
-
     store = open_store(store_path)
     scene = store.scene(scene_name) if scene_name else next(iter(store))
     first = HISTORY_SLOTS + 1  # three rendered history frames, then t−1 predicted
