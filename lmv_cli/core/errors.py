@@ -49,6 +49,10 @@ class InputError(LmvError):
     """A tensor handed to the model or a metric is missing or has the wrong shape or values."""
 
 
+class DeviceError(LmvError):
+    """A device name torch does not know, or a CUDA device on a machine without CUDA."""
+
+
 class CheckpointError(LmvError):
     """A checkpoint or model file cannot be loaded safely or does not match the model."""
 

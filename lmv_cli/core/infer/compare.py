@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmv_cli.core.devices import pick_device
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FLIP_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
-from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
+from lmv_cli.core.infer.models import load_models, select_scenes
 from lmv_cli.core.metrics import flip_available
 from lmv_cli.core.progress import ProgressFn
 from lmv_cli.core.store import open_store

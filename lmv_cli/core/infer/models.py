@@ -1,5 +1,5 @@
 """Models and stores for inference: MODEL specs resolved and loaded safely, checked against the store
-before any work; devices and precisions chosen; scenes selected (docs/evaluation.md#rendered-and-predicted-frames)."""
+before any work; precisions chosen; scenes selected (docs/evaluation.md#rendered-and-predicted-frames)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from lmv_cli.core.errors import InputError, LmvWarning
+from lmv_cli.core.devices import pick_device  # noqa: F401  re-exported until infer/extrapolate.py imports core.devices
+from lmv_cli.core.errors import LmvWarning
 from lmv_cli.core.evaluate import BASELINES, check_model_store
 from lmv_cli.core.model.files import load_model, resolve_model
 
@@ -25,19 +26,6 @@ class LoadedModel:
     name: str
     model: torch.nn.Module
     path: Path
-
-
-def pick_device(device: str | None) -> torch.device:
-    """`None`/"auto": CUDA when available, else CPU; otherwise the device named (checked to exist)."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but CUDA is not available here (use --device cpu)")
-    return chosen
 
 
 def load_models(

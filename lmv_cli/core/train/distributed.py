@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.devices import pick_device
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,6 @@ class World:
     @property
     def distributed(self) -> bool:
         return self.size > 1
-
-
-def pick_device(spec: str, local_rank: int) -> torch.device:
-    """`train.device` → a device: auto = this rank's GPU when CUDA is available, else the CPU."""
-    if spec == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"'train.device': not a device: {spec!r} (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"'train.device' is {spec!r} but CUDA is not available here")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
 
 
 def setup(device_spec: str) -> World:
