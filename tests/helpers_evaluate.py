@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 from lmv_cli.core.color import aces
+from lmv_cli.core.compat import DATA_META_KEY, data_signature
 from lmv_cli.core.config import ModelConfig
-from lmv_cli.core.evaluate import DATA_META_KEY, data_signature, read_frame
+from lmv_cli.core.evaluate import read_frame
 from lmv_cli.core.inputs import assemble_targets
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import save_model

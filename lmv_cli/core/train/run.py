@@ -84,7 +84,7 @@ def resume(path: str | Path, epochs: int | None = None, steps: int | None = None
 
 def _trainer(cfg: Config, index: DataIndex, run: RunDir, world: World, on_event: OnEvent | None,
              payload: dict | None = None) -> Trainer:
-    from lmv_cli.core.evaluate import data_signature
+    from lmv_cli.core.compat import data_signature
     from lmv_cli.core.model.build import build_model
     from lmv_cli.core.store import open_store
 
