@@ -67,7 +67,7 @@ class Trainer:
         self.model_meta = model_meta or {}  # written into every model file's meta ("train_resolution")
         self.net = wrap(model, world)
         self.rollout = Rollout(self.net, reuse_encodings=False, convention=cfg.model.warp)
-        self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.flips, cfg.train.seed)
+        self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.mirror, cfg.train.seed)
         self.batches = batches_per_epoch(len(index.windows), cfg.train.batch_size, world.size)
         if self.batches < 1:
             raise LmvError(f"{len(index.windows)} training window(s) make no full batch of train.batch_size "
