@@ -12,6 +12,7 @@ the PyTorch step on inputs of another size than the export size (`validate_onnx`
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import warnings
@@ -235,8 +236,6 @@ def ort_session(path: str | Path, threads: int = 0):
 
 def _require(module: str, what: str):
     """Import an optional dependency or raise `ExportError` naming the extra to install."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

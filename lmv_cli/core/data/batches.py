@@ -21,6 +21,7 @@ import torch
 from lmv_cli.core.data.index import DataIndex, Window
 from lmv_cli.core.inputs import CURRENT_BUFFERS, TARGET_BUFFERS
 from lmv_cli.core.rollout import RENDERED_BUFFERS
+from lmv_cli.core.store import open_store
 
 TRAIN_BUFFERS = tuple(dict.fromkeys(CURRENT_BUFFERS + RENDERED_BUFFERS + TARGET_BUFFERS))
 """Store buffers a training window reads: G-buffer, rendered history layers, ground truth."""
@@ -64,8 +65,6 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def _scene(self, window: Window):
         if window.store not in self._stores:
-            from lmv_cli.core.store import open_store
-
             self._stores[window.store] = open_store(window.store)
         return self._stores[window.store].scene(window.scene)  # type: ignore[attr-defined]
 

@@ -14,6 +14,7 @@ from lmv_cli.core.compat import check_model_store
 from lmv_cli.core.devices import pick_device  # noqa: F401  re-exported until infer/extrapolate.py imports core.devices
 from lmv_cli.core.errors import LmvWarning
 from lmv_cli.core.evaluate import BASELINES
+from lmv_cli.core.infer.backends import prepare
 from lmv_cli.core.model.files import load_model, resolve_model
 
 RESOLUTION_RATIO = 2.0
@@ -37,8 +38,6 @@ def load_models(
     fastest measured path that keeps accuracy on this machine), and name it for reports (`_name`, made
     unique with #k). A store at another resolution than the model's training frames (more than 2× in W
     or H) gives an `LmvWarning` naming both sizes, unless the model adapts (`adapts_to_resolution`)."""
-    from lmv_cli.core.infer.backends import prepare
-
     loaded: list[LoadedModel] = []
     for spec in specs:
         path = resolve_model(spec)

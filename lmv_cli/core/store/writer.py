@@ -25,12 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lmv_cli.core import capture
+from lmv_cli.core.capture.folders import scan_scene
 from lmv_cli.core.errors import CaptureError, LmvError, StoreError
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.store import bookkeeping, layout
 from lmv_cli.core.store.bookkeeping import ScenePlan
 from lmv_cli.core.store.frame import FrameResult, FrameTask, exit_with_parent, pack_frame
 from lmv_cli.core.store.lock import StoreLock
+from lmv_cli.core.store.verify import verify_store
 
 IN_FLIGHT_PER_WORKER = 2
 """Frames queued per worker: keeps workers busy while bounding memory to a few frames each."""
@@ -124,8 +127,6 @@ def _open_output(out: Path, desc: dict, existing: bool, overwrite: bool, progres
     """The root group to pack into, and the verification of an existing store (None for a new one):
     the existing store verified and repaired (resume), or a new one (after clearing the old one with
     --overwrite, once the export has passed its check)."""
-    from lmv_cli.core.store.verify import verify_store
-
     if existing and overwrite:
         bookkeeping.clear_store(out)
         existing = False
@@ -162,9 +163,6 @@ def _pack_frames(out: Path, books: list[bookkeeping.SceneBook], workers: int, pr
 def plan_export(export: Path, progress: ProgressFn | None) -> tuple[list[ScenePlan], list[str]]:
     """Run capture-check (headers only: pack decodes every pixel itself) and turn its scenes into
     plans; raise `CaptureError` naming every error it found. Returns the plans and the warnings."""
-    from lmv_cli.core import capture
-    from lmv_cli.core.capture.folders import scan_scene
-
     found = capture.check_export(export, quick=True, progress=progress)
     if found.errors:
         shown = "; ".join(str(p) for p in found.errors[:5])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from lmv_cli.core.devices import pick_device
 
@@ -59,8 +60,6 @@ def wrap(model: torch.nn.Module, world: World) -> torch.nn.Module:
     parameters are allowed: a step whose history is all rendered does not use the streaming cells."""
     if not world.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     ids = [world.device.index] if world.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 

@@ -39,7 +39,7 @@ from lmv_cli.core.metrics import psnr
 from lmv_cli.core.model.files import BEST, LAST, save_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
-from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
+from lmv_cli.core.train.distributed import World, barrier, broadcast, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
 from lmv_cli.core.train.logs import RunLog, preview_image
 from lmv_cli.core.train.rundir import RunDir
@@ -289,6 +289,4 @@ class Trainer:
 
 
 def _broadcast_pair(a, b, world: World):
-    from lmv_cli.core.train.distributed import broadcast
-
     return broadcast((a, b), world)
