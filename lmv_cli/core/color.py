@@ -6,6 +6,7 @@ Written with operators and `.clip` only, so the same functions serve numpy array
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy
 
@@ -46,7 +47,5 @@ def _log1p(v: float) -> float:
 def _lib(x):
     """The array module of `x` (torch for tensors, numpy otherwise), without importing torch eagerly."""
     if type(x).__module__.startswith("torch"):
-        import torch  # only once a tensor arrives: numpy-only callers (capture and pack workers) never load torch
-
-        return torch
+        return sys.modules["torch"]  # a tensor means torch is loaded; numpy-only callers never load it
     return numpy

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.export import Dim
 
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError, LmvError
@@ -162,8 +163,6 @@ def _expm1_symbolic(g, x):
 def _dynamic_shapes(multiple: int) -> dict[str, dict[int, object] | None]:
     """H = m·h, W = m·w for the frame tensors (m = the network's padding multiple, 16 at its own
     resolution); the streamed state at 1/2, 1/4, 1/8 of the network's resolution is 16/2^l·h."""
-    from torch.export import Dim
-
     h, w = Dim("h16", min=1, max=512), Dim("w16", min=1, max=512)
     shapes: dict[str, dict[int, object] | None] = {name: {2: multiple * h, 3: multiple * w} for name in INPUT_NAMES}
     shapes["stream_valid"] = None
