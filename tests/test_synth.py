@@ -106,17 +106,18 @@ def test_scene_registry_and_unknown_scene():
 
 
 @pytest.mark.parametrize(
-    ("frames", "size", "seed", "message"),
+    ("frames", "size", "seed", "key", "message"),
     [
-        (1, (64, 64), 0, "--frames must be between 2 and"),
-        (8, (8, 64), 0, "--size must be between 16x16 and 8192x8192, got 8x64"),
-        (8, (64, 9000), 0, "got 64x9000"),
-        (8, (64, 64), -1, "--seed must be a non-negative integer"),
+        (1, (64, 64), 0, "frames", "between 2 and"),
+        (8, (8, 64), 0, "size", "between 16x16 and 8192x8192, got 8x64"),
+        (8, (64, 9000), 0, "size", "got 64x9000"),
+        (8, (64, 64), -1, "seed", "non-negative integer"),
     ],
 )
-def test_bad_options(frames, size, seed, message):
-    with pytest.raises(ConfigError, match=message):
+def test_bad_options(frames, size, seed, key, message):
+    with pytest.raises(ConfigError, match=message) as raised:
         check_options(frames, size, seed)
+    assert raised.value.key == key
 
 
 def test_bad_worker_count(tmp_path):

@@ -44,7 +44,7 @@ def command(
     try:
         check_options(frames, (width, height), seed)
     except ConfigError as e:
-        raise typer.BadParameter(e.message.split(" ", 1)[1], param_hint=e.message.split(" ", 1)[0]) from None
+        raise typer.BadParameter(e.message.removeprefix(f"{e.key} "), param_hint=f"--{e.key}") from None
     with progress_bar() as progress:
         written = write_capture(out, names, frames=frames, size=(width, height), seed=seed, workers=workers,
                                progress=progress)

@@ -53,12 +53,13 @@ def resolve_scenes(names: Sequence[str]) -> list[str]:
 def check_options(frames: int, size: tuple[int, int], seed: int) -> None:
     """Raise `ConfigError` for a frame count, size or seed `write_capture` cannot honour."""
     if not 2 <= frames <= MAX_FRAMES:
-        raise ConfigError(f"--frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}")
+        raise ConfigError(f"frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}",
+                          key="frames")
     w, h = size
     if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
-        raise ConfigError(f"--size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}")
+        raise ConfigError(f"size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}", key="size")
     if not 0 <= seed < 2**63:
-        raise ConfigError(f"--seed must be a non-negative integer below 2**63, got {seed}")
+        raise ConfigError(f"seed must be a non-negative integer below 2**63, got {seed}", key="seed")
 
 
 def write_capture(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
