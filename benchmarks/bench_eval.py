@@ -36,7 +36,7 @@ from lmv_cli.core.model.files import load_model, resolve_model
 from lmv_cli.core.regions import noise_threshold, region_labels, region_masks
 from lmv_cli.core.rollout import Rollout, rp_schedule
 from lmv_cli.core.store import open_store, pack
-from lmv_cli.core.synth import synth_export
+from lmv_cli.core.synth import write_capture
 
 
 def make_store(root: Path, size: tuple[int, int], frames: int) -> Path:
@@ -44,7 +44,7 @@ def make_store(root: Path, size: tuple[int, int], frames: int) -> Path:
     out = root / f"orbit_{size[0]}x{size[1]}_{frames}.zarr"
     if not out.exists():
         export = root / f"orbit_{size[0]}x{size[1]}_{frames}"
-        synth_export(export, ["orbit"], frames=frames, size=size, seed=0, workers=1)
+        write_capture(export, ["orbit"], frames=frames, size=size, seed=0, workers=1)
         pack(export, out, workers=1)
     return out
 

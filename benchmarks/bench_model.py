@@ -19,8 +19,9 @@ import time
 
 import torch
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.model.fsnet import FSNet
-from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs
+from lmv_cli.core.model.interface import HistoryFrame, NetInputs
 from lmv_cli.core.model.streaming import StreamState
 
 
@@ -30,9 +31,9 @@ def random_inputs(h: int, w: int, generator: torch.Generator) -> NetInputs:
 
     history = tuple(
         HistoryFrame(light=r(3), sky=r(3), st_color=r(3), st_alpha=r(1), color_no_st=r(3), brdf_color=r(3) + 0.01)
-        for _ in range(HISTORY_FRAMES)
+        for _ in range(HISTORY_SLOTS)
     )
-    mvs = tuple((r(2) - 0.5) * 0.02 for _ in range(HISTORY_FRAMES))
+    mvs = tuple((r(2) - 0.5) * 0.02 for _ in range(HISTORY_SLOTS))
     return NetInputs(gbuffer=r(6), brdf_color=r(3) + 0.01, sky_mask=(r(1) > 0.8).float(), merged_mv=mvs,
                      history=history)
 

@@ -77,10 +77,10 @@ def make_export(source: Path, out: Path, frames: int, size: tuple[int, int]) -> 
     if done.exists():
         return out
     if not source.is_dir():
-        from lmv_cli.core.synth import synth_export
+        from lmv_cli.core.synth import write_capture
 
         print(f"{source} not found: rendering the synth scene 'orbit' instead", file=sys.stderr)
-        (scene,) = synth_export(out.parent / "synth", ["orbit"], frames=frames, size=size)
+        (scene,) = write_capture(out.parent / "synth", ["orbit"], frames=frames, size=size)
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.is_symlink() or out.exists():
             out.unlink()

@@ -23,9 +23,9 @@ from lmv_cli.core.config import load_config
 
 def synth_store(root: Path) -> Path:
     from lmv_cli.core.store import pack
-    from lmv_cli.core.synth import synth_export
+    from lmv_cli.core.synth import write_capture
 
-    synth_export(root / "export", ["orbit", "occlusion"], frames=24, size=(160, 96), seed=0, workers=1)
+    write_capture(root / "export", ["orbit", "occlusion"], frames=24, size=(160, 96), seed=0, workers=1)
     return pack(root / "export", root / "synth.zarr", workers=1).store
 
 

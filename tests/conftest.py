@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
-    from lmv_cli.core.synth import synth_export
+    from lmv_cli.core.synth import write_capture
 
     made: dict[tuple, Path] = {}
 
@@ -55,7 +55,7 @@ def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
         key = (scene, frames, tuple(size), seed)
         if key not in made:
             out = tmp_path_factory.mktemp(f"synth_{scene}_{size[0]}x{size[1]}_{frames}f_s{seed}")
-            (made[key],) = synth_export(out, [scene], frames=frames, size=tuple(size), seed=seed, workers=1)
+            (made[key],) = write_capture(out, [scene], frames=frames, size=tuple(size), seed=seed, workers=1)
         return made[key]
 
     return make

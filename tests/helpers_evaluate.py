@@ -12,14 +12,15 @@ from pathlib import Path
 import torch
 
 from lmv_cli.core.color import aces
+from lmv_cli.core.compat import DATA_META_KEY, data_signature
 from lmv_cli.core.config import ModelConfig
-from lmv_cli.core.evaluate import DATA_META_KEY, data_signature, read_frame
+from lmv_cli.core.evaluate import read_frame
 from lmv_cli.core.inputs import assemble_targets
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import save_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.store import open_store, pack
-from lmv_cli.core.synth import synth_export
+from lmv_cli.core.synth import write_capture
 
 STORE_SCENES = ("occlusion", "translucency")
 STORE_FRAMES = 12
@@ -30,7 +31,7 @@ TRAIN_STEPS = 3
 def make_store(root: Path) -> Path:
     """`lmv synth` two scenes (12 frames, 48x32) and `lmv pack` them into root/store.zarr."""
     export = root / "export"
-    synth_export(export, list(STORE_SCENES), frames=STORE_FRAMES, size=STORE_SIZE, seed=0, workers=1)
+    write_capture(export, list(STORE_SCENES), frames=STORE_FRAMES, size=STORE_SIZE, seed=0, workers=1)
     store = root / "store.zarr"
     pack(export, store, workers=1)
     return store

@@ -154,3 +154,35 @@ def test_no_import_cycles() -> None:
     assert cycles == []
     assert "lmv_cli.core.store" in graph["lmv_cli.core.data.index"] or "lmv_cli.core.data.index" in graph  # sanity
     assert "lmv_cli.core.model.files" in graph["lmv_cli.core.train.checkpoint"]  # the graph sees real edges
+
+
+def _function_level_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import statement inside a function or method of `path`."""
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    found += [(node.lineno, alias.name) for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    found.append((node.lineno, "." * node.level + (node.module or "")))
+    return found
+
+
+def test_core_imports_inside_functions_only_what_lazy_imports_lists() -> None:
+    """Every other import stands at module top, where the import graph sees it (issue 23)."""
+    from lmv_cli.core import LAZY_IMPORTS
+
+    def listed(module: str) -> bool:
+        return any(module == name or module.startswith(name + ".") for name in LAZY_IMPORTS)
+
+    hidden = [f"{p.relative_to(PACKAGE)}:{line} {module}"
+              for p in sorted((PACKAGE / "core").rglob("*.py"))
+              for line, module in _function_level_imports(p) if not listed(module)]
+    assert hidden == []
+
+
+def test_the_function_level_import_check_sees_a_hidden_edge(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("import os\n\ndef f():\n    from lmv_cli.core import store\n    import zarr.codecs\n")
+    assert _function_level_imports(module) == [(4, "lmv_cli.core"), (5, "zarr.codecs")]

@@ -68,7 +68,7 @@ def test_choices_match_the_core():
     from typing import get_args
 
     from lmv_cli.cli._tables import Backend, Precision
-    from lmv_cli.core.export import EXPORTERS
+    from lmv_cli.core.onnx_export import EXPORTERS
     from lmv_cli.core.infer.select import BACKENDS, PRECISIONS
 
     assert get_args(Precision) == PRECISIONS and get_args(Backend) == BACKENDS

@@ -52,7 +52,7 @@ def test_empty_file_and_no_file_give_defaults(tmp_path):
         ("train: {lr: abc}", r"'train.lr': expected float, got str \('abc'\)"),
         ("train: {epochs: 1.5}", r"'train.epochs': expected int, got float \(1.5\)"),
         ("train: {epochs: true}", r"'train.epochs': expected int, got bool"),
-        ("data: {flips: 1}", r"'data.flips': expected bool, got int"),
+        ("data: {mirror: 1}", r"'data.mirror': expected bool, got int"),
         ("train: {job_name: 3}", r"'train.job_name': expected str, got int"),
         ("train: {betas: 0.9}", r"'train.betas': expected a list, got float"),
         ("train: {betas: [0.9]}", r"'train.betas': expected a list of 2 values, got 1"),
@@ -194,3 +194,14 @@ def test_flow_unit_and_downscale_options():
     assert (released.flow_unit, released.downscale, released.warp) == ("ndc", 1, "original")
     assert with_legacy_defaults({"preset": "fsnet_lite"}) == {"preset": "fsnet_lite", "flow_unit": "ndc", "downscale": "preset"}
     assert with_legacy_defaults({"flow_unit": "pixels", "downscale": 2})["downscale"] == 2
+
+
+def test_the_old_flips_key_still_reads_as_mirror(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("data: {flips: false}\n")
+    assert load_config(old).data.mirror is False
+    assert load_config(None, ["data.flips=false"]).data.mirror is False
+    both = tmp_path / "both.yaml"
+    both.write_text("data: {flips: false, mirror: true}\n")
+    with pytest.raises(ConfigError, match="data.flips"):
+        load_config(both)

@@ -1,5 +1,5 @@
 """Training data on a real packed store: the window index and its split, every data error named, crops
-and flips (flipped motion vectors still reproject the flipped frames), order per epoch and per rank."""
+and mirroring (mirrored motion vectors still reproject the mirrored frames), order per epoch and per rank."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from lmv_cli.core.data import (
     epoch_order,
     frame_at,
 )
-from lmv_cli.core.data.batches import flip
+from lmv_cli.core.data.batches import mirror
 from lmv_cli.core.errors import ConfigError, StoreError
 from lmv_cli.core.store import open_store
 
@@ -78,7 +78,7 @@ def test_missing_and_incomplete_stores_are_named(eval_store, tmp_path):
 
 
 def test_items_are_deterministic_crops_of_the_store(eval_store):
-    index = build_index(data(eval_store, flips=False))
+    index = build_index(data(eval_store, mirror=False))
     ds = WindowDataset(index, (32, 32), False, seed=5)
     item = ds[(0, 1)]
     assert set(item) == set(TRAIN_BUFFERS)
@@ -92,18 +92,18 @@ def test_items_are_deterministic_crops_of_the_store(eval_store):
     assert len(crops) > 1  # epochs draw other crops
 
 
-def test_flipped_motion_vectors_reproject_flipped_frames(eval_store):
+def test_mirrored_motion_vectors_reproject_mirrored_frames(eval_store):
     """Mirror frames and MVs: warping the mirrored t−1 with the mirrored MV gives the mirrored warp."""
     scene = open_store(eval_store).scene("occlusion")
     win = {k: v.astype(np.float32) for k, v in scene.window(3, 2, TRAIN_BUFFERS).items()}
     for fx, fy in ((True, False), (False, True), (True, True)):
-        flipped = {k: flip(v, k, fx, fy) for k, v in win.items()}
+        flipped = {k: mirror(v, k, fx, fy) for k, v in win.items()}
         frames = [{k: torch.from_numpy(v[t : t + 1].copy()) for k, v in w.items()}
                   for w in (win, flipped) for t in (1, 0)]
         plain, mirrored = warp(frames[:2]).color, warp(frames[2:]).color
         dims = [d for d, on in ((-1, fx), (-2, fy)) if on]
         torch.testing.assert_close(mirrored, plain.flip(dims), atol=1e-5, rtol=1e-5)
-    mv = flip(win["motion_vector"], "motion_vector", True, False)
+    mv = mirror(win["motion_vector"], "motion_vector", True, False)
     np.testing.assert_array_equal(mv[:, 0], -win["motion_vector"][:, 0, :, ::-1])
     np.testing.assert_array_equal(mv[:, 1], win["motion_vector"][:, 1, :, ::-1])
 
@@ -136,10 +136,10 @@ def test_data_config_has_no_dead_history_key():
 def test_cropped_motion_vectors_still_reproject_the_crop(eval_store):
     """MVs are NDC of the frame they belong to: the warp of a cropped window equals the crop of the
     full-frame warp (inside the crop, where the source pixels are inside it too)."""
-    index = build_index(data(eval_store, flips=False, crop=(32, 32)))
+    index = build_index(data(eval_store, mirror=False, crop=(32, 32)))
     scene = open_store(eval_store).scene("occlusion")
     ds = WindowDataset(index, (32, 32), False, seed=1)
-    full = WindowDataset(build_index(data(eval_store, flips=False, crop=None)), None, False, seed=1)
+    full = WindowDataset(build_index(data(eval_store, mirror=False, crop=None)), None, False, seed=1)
     for key in ((0, 0), (1, 2), (3, 3)):
         item, whole = ds[key], full[key]
         x0s = [x for x in range(scene.width - 31) if np.array_equal(whole["depth"][..., x : x + 32], item["depth"])]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lmv_cli.core.errors import ConfigError
-from lmv_cli.core.export import example_inputs, export_onnx, validate_onnx
+from lmv_cli.core.onnx_export import example_inputs, export_onnx, validate_onnx
 from lmv_cli.core.model.fsnet import FSNet
 from lmv_cli.core.model.onnx_step import OUTPUT_NAMES, FlatStep
 

@@ -13,14 +13,12 @@ import torch
 
 from helpers_export import set_root_attr
 from lmv_cli.core import baselines
+from lmv_cli.core.compat import DATA_META_KEY, check_model_store, data_signature
 from lmv_cli.core.errors import CheckpointError, InputError
 from lmv_cli.core.evaluate import (
-    DATA_META_KEY,
     METRICS,
     OVERALL,
     FrameRecord,
-    check_model_store,
-    data_signature,
     evaluate_scene,
     read_frame,
     summarize,

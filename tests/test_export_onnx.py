@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
 from lmv_cli.core.config import ModelConfig
-from lmv_cli.core.export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
-from lmv_cli.core.infer.flat import flat_inputs, outputs_from_flat
+from lmv_cli.core.onnx_export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
+from lmv_cli.core.model.onnx_flat import flat_inputs, outputs_from_flat
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import load_model, save_model
 from lmv_cli.core.model.fsnet import PRESETS, FSNet

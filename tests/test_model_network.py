@@ -11,7 +11,7 @@ import torch
 
 from lmv_cli.core.color import gamma_log, inv_gamma_log
 from lmv_cli.core.config import ModelConfig
-from lmv_cli.core.conventions import backward_warp as np_backward_warp
+from lmv_cli.core.conventions import backward_warp_np
 from lmv_cli.core.errors import ConfigError, InputError
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.fsnet import PRESETS, FSNet
@@ -189,7 +189,7 @@ def test_rendered_motion_alone_warps_like_the_reference_warp(h, w):
     h0, mv = inputs.history[0], inputs.merged_mv[0][0].numpy()
 
     def warp(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np_backward_warp(x[0].numpy(), mv))[None]
+        return torch.from_numpy(backward_warp_np(x[0].numpy(), mv))[None]
 
     base = gamma_log(h0.color_no_st / h0.brdf_color)
     torch.testing.assert_close(out.light_no_st, inv_gamma_log(warp(base)), rtol=1e-4, atol=1e-4)
@@ -243,7 +243,7 @@ def test_untrained_warp_init_predicts_the_rendered_mv_warp(warp):
 
     def warp_np(x: torch.Tensor) -> torch.Tensor:
         return torch.stack(
-            [torch.from_numpy(np_backward_warp(x[i].numpy(), inputs.merged_mv[0][i].numpy(), warp)) for i in range(b)]
+            [torch.from_numpy(backward_warp_np(x[i].numpy(), inputs.merged_mv[0][i].numpy(), warp)) for i in range(b)]
         )
 
     light = inv_gamma_log(warp_np(gamma_log(h0.color_no_st / h0.brdf_color)))
@@ -273,7 +273,7 @@ def test_untrained_without_demodulation_predicts_the_plain_colour_warp():
 
     def warp_np(x: torch.Tensor) -> torch.Tensor:
         return torch.stack(
-            [torch.from_numpy(np_backward_warp(x[i].numpy(), inputs.merged_mv[0][i].numpy())) for i in range(b)]
+            [torch.from_numpy(backward_warp_np(x[i].numpy(), inputs.merged_mv[0][i].numpy())) for i in range(b)]
         )
 
     opaque = inv_gamma_log(warp_np(gamma_log(h0.color_no_st)))
@@ -321,7 +321,7 @@ def test_warp_conventions_move_by_their_pixel_scale(warp, pixels_per_unit):
     torch.testing.assert_close(out[..., 2:-2, 3:-3], x[..., 4:, :-6], rtol=0, atol=1e-2)  # 3 px right, 2 px up
     g = torch.Generator().manual_seed(1)
     image, mv = torch.rand(3, h, w, generator=g), 0.4 * (torch.rand(2, h, w, generator=g) - 0.5)
-    ref = torch.from_numpy(np_backward_warp(image.numpy(), mv.numpy(), warp))
+    ref = torch.from_numpy(backward_warp_np(image.numpy(), mv.numpy(), warp))
     torch.testing.assert_close(backward_warp(image[None], mv[None], convention=warp)[0], ref, rtol=1e-5, atol=1e-5)
 
 
@@ -369,7 +369,7 @@ def test_original_mode_step_exports_to_onnx_at_any_size(tmp_path):
     """The released behaviour (original grid, batch clamp) exports with dynamic H×W and runs in
     onnxruntime at a size other than the traced one."""
     pytest.importorskip("onnxruntime")
-    from lmv_cli.core.export import example_inputs, export_onnx, validate_onnx
+    from lmv_cli.core.onnx_export import example_inputs, export_onnx, validate_onnx
 
     net = make_net("fsnet_small", warp="original", clamp="batch").eval()
     path = export_onnx(net, tmp_path / "original.onnx", exporter="torchscript")

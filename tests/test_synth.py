@@ -15,17 +15,17 @@ from typer.testing import CliRunner
 
 from lmv_cli.core import exr
 from lmv_cli.core.color import aces
-from lmv_cli.core.conventions import backward_warp, motion_vector_to_pixels, velocity_to_motion_vector
+from lmv_cli.core.conventions import backward_warp_np, motion_vector_to_pixels, velocity_to_motion_vector
 from lmv_cli.core.errors import ConfigError, LmvError
 from lmv_cli.core.schema import BUFFERS, SKY_DEPTH_CM, frame_path_name
-from lmv_cli.core.synth import SCENES, build_scene, render_frame, resolve_scenes, synth_export
+from lmv_cli.core.synth import SCENES, build_scene, render_frame, resolve_scenes, write_capture
 from lmv_cli.core.synth.camera import CameraRig, pixel_ndc
-from lmv_cli.core.synth.export import camera_json, check_options
+from lmv_cli.core.synth.capture_writer import camera_json, check_options
 from lmv_cli.core.synth.materials import Material, Pattern
 from lmv_cli.core.synth.motion import Motion, Path3, still
 from lmv_cli.core.synth.primitives import Shape, intersect
 from lmv_cli.core.synth.render import prepare, trace_points
-from lmv_cli.core.synth.world import SceneObject, Sky, Sun, World
+from lmv_cli.core.synth.world import SceneObject, Sky, Sun, SynthScene
 
 
 def read(folder, buffer, k):
@@ -64,7 +64,7 @@ def consistent(prev: dict, cur: dict) -> np.ndarray:
 
 
 def warp_prev(prev: dict, cur: dict) -> np.ndarray:
-    return backward_warp(prev["SceneColorNoST"][:3], velocity_to_motion_vector(cur["VelocityDepth"][:2]))
+    return backward_warp_np(prev["SceneColorNoST"][:3], velocity_to_motion_vector(cur["VelocityDepth"][:2]))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -106,33 +106,34 @@ def test_scene_registry_and_unknown_scene():
 
 
 @pytest.mark.parametrize(
-    ("frames", "size", "seed", "message"),
+    ("frames", "size", "seed", "key", "message"),
     [
-        (1, (64, 64), 0, "--frames must be between 2 and"),
-        (8, (8, 64), 0, "--size must be between 16x16 and 8192x8192, got 8x64"),
-        (8, (64, 9000), 0, "got 64x9000"),
-        (8, (64, 64), -1, "--seed must be a non-negative integer"),
+        (1, (64, 64), 0, "frames", "between 2 and"),
+        (8, (8, 64), 0, "size", "between 16x16 and 8192x8192, got 8x64"),
+        (8, (64, 9000), 0, "size", "got 64x9000"),
+        (8, (64, 64), -1, "seed", "non-negative integer"),
     ],
 )
-def test_bad_options(frames, size, seed, message):
-    with pytest.raises(ConfigError, match=message):
+def test_bad_options(frames, size, seed, key, message):
+    with pytest.raises(ConfigError, match=message) as raised:
         check_options(frames, size, seed)
+    assert raised.value.key == key
 
 
 def test_bad_worker_count(tmp_path):
     with pytest.raises(ConfigError, match="--workers must be 0 \\(one per core\\) or more, got -1"):
-        synth_export(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0, workers=-1)
+        write_capture(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0, workers=-1)
 
 
 def test_unwritable_output(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(LmvError, match="cannot create the output folder"):
-        synth_export(tmp_path / "file", ["orbit"], frames=2, size=(16, 16), seed=0)
+        write_capture(tmp_path / "file", ["orbit"], frames=2, size=(16, 16), seed=0)
 
 
 def test_rewrite_removes_stale_frames(tmp_path):
-    synth_export(tmp_path, ["orbit"], frames=4, size=(16, 16), seed=0)
-    (folder,) = synth_export(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0)
+    write_capture(tmp_path, ["orbit"], frames=4, size=(16, 16), seed=0)
+    (folder,) = write_capture(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0)
     for b in BUFFERS:
         assert sorted(p.name for p in (folder / b.folder).iterdir()) == ["frame_0.EXR", "frame_1.EXR"]
     assert json.loads((folder / "camera.json").read_text())["frames"] == 2
@@ -197,7 +198,7 @@ def test_nov_is_unclamped_dot_of_normal_and_view(synth_scene):
 # velocity
 
 
-def _two_balls() -> World:
+def _two_balls() -> SynthScene:
     """A static camera looking along +Y at two balls: A moves +X at 600 cm/s, B moves up (+Z)."""
     mat = Material((0.6, 0.5, 0.4), (0.2, 0.3, 0.6), Pattern.CHECKER, 30.0, roughness=0.6)
     objects = (
@@ -206,7 +207,7 @@ def _two_balls() -> World:
     )
     rig = CameraRig(Path3((0.0, -1000.0, 100.0)), Path3((0.0, 0.0, 100.0)), fov_x_deg=60.0)
     sky = Sky((0.1, 0.2, 0.6), (0.5, 0.6, 0.7), (0.2, 0.2, 0.2))
-    return World("balls", "test", rig, objects, Sun(0.0, 45.0, (2.0, 2.0, 2.0)), sky)
+    return SynthScene("balls", "test", rig, objects, Sun(0.0, 45.0, (2.0, 2.0, 2.0)), sky)
 
 
 def test_velocity_is_projected_motion_of_known_points():
@@ -296,7 +297,7 @@ def test_warp_beats_repeat_for_every_scene():
         assert min(gains) > 0.3 and np.mean(gains) > 1.0, (name, gains)
 
 
-def _exact_scene() -> World:
+def _exact_scene() -> SynthScene:
     """Shading that motion vectors fully describe: diffuse-only sky light (no sun, no specular, no
     shadows), objects that only translate, a camera that translates and turns."""
     def mat(pattern: Pattern, period: float, c2) -> Material:
@@ -313,7 +314,7 @@ def _exact_scene() -> World:
     rig = CameraRig(Path3((0.0, -700.0, 200.0), velocity=(150.0, 60.0, 0.0)),
                     Path3((0.0, 100.0, 60.0), sway=(150.0, 0.0, 30.0), sway_hz=0.4))
     sky = Sky((0.1, 0.2, 0.6), (0.5, 0.6, 0.7), (0.2, 0.2, 0.2))
-    return World("exact", "test", rig, objects, Sun(0.0, 45.0, (0.0, 0.0, 0.0)), sky)
+    return SynthScene("exact", "test", rig, objects, Sun(0.0, 45.0, (0.0, 0.0, 0.0)), sky)
 
 
 def test_warp_error_is_interpolation_error_where_shading_is_static():
@@ -349,10 +350,10 @@ def test_static_shading_warp_is_far_better_than_repeat_on_pixels_seen_twice():
 
 def test_same_seed_same_bytes_other_seed_other_scene(tmp_path):
     calls = []
-    (a,) = synth_export(tmp_path / "a", ["translucency"], frames=3, size=(32, 24), seed=7, workers=1,
+    (a,) = write_capture(tmp_path / "a", ["translucency"], frames=3, size=(32, 24), seed=7, workers=1,
                         progress=lambda *args: calls.append(args))
-    (b,) = synth_export(tmp_path / "b", ["translucency"], frames=3, size=(32, 24), seed=7, workers=2)
-    (c,) = synth_export(tmp_path / "c", ["translucency"], frames=3, size=(32, 24), seed=8, workers=1)
+    (b,) = write_capture(tmp_path / "b", ["translucency"], frames=3, size=(32, 24), seed=7, workers=2)
+    (c,) = write_capture(tmp_path / "c", ["translucency"], frames=3, size=(32, 24), seed=8, workers=1)
     assert calls == [("synth translucency", k, 3) for k in (1, 2, 3)]
     for buf in BUFFERS:
         name = f"{buf.folder}/frame_1.EXR"

@@ -64,7 +64,7 @@ def _tensorboard() -> bool:
 
 @contextmanager
 def reporter():
-    """Yield an `OnEvent` that renders records: rich bar on a terminal, plain lines otherwise."""
+    """Yield an `OnEvent` that shows records: rich bar on a terminal, plain lines otherwise."""
     if not sys.stderr.isatty():
         def plain(record: dict[str, Any]) -> None:
             for line in plain_line(record):

@@ -42,21 +42,21 @@ def command(
 
         with progress_bar(enabled=not json_out) as progress:
             report = verify_store(export, decode=not quick, progress=progress)
-        render = _render_store
+        show = _show_store
     else:
         from lmv_cli.core.capture import check_export
 
         with progress_bar(enabled=not json_out) as progress:
             report = check_export(export, quick=quick, workers=workers, progress=progress)
-        render = _render
+        show = _show_report
     if json_out:
         typer.echo(json.dumps(_finite(report.to_json()), indent=2))
     else:
-        render(report, strict)
+        show(report, strict)
     raise typer.Exit(0 if report.ok(strict) else 1)
 
 
-def _render_store(report, strict: bool) -> None:
+def _show_store(report, strict: bool) -> None:
     from rich.table import Table
 
     console = stdout_console()
@@ -70,14 +70,14 @@ def _render_store(report, strict: bool) -> None:
         summary.add_row(s.name, str(s.frames), size, f"{s.frames_done}/{s.frames}", _count(len(s.damaged), "red"),
                         _count(errors, "red"), _count(len(s.problems) - errors, "yellow"))
     console.print(summary)
-    _render_problems(console, report)
+    _show_problems(console, report)
     _verdict(console, report, strict, f"{len(report.scenes)} scene(s), {report.damaged_frames} damaged frame(s)")
     if report.errors:
         console.print(f"repair: `lmv pack EXPORT {report.store} --resume` re-packs damaged frames; damaged root "
                       "metadata or another format version needs `--overwrite`", highlight=False)
 
 
-def _render(report, strict: bool) -> None:
+def _show_report(report, strict: bool) -> None:
     from rich.table import Table
 
     console = stdout_console()
@@ -95,7 +95,7 @@ def _render(report, strict: bool) -> None:
     console.print(summary)
     if not report.quick and report.scenes:
         console.print(_ranges_table(report))
-    _render_problems(console, report)
+    _show_problems(console, report)
     _verdict(console, report, strict, f"{len(report.scenes)} scene(s)")
 
 
@@ -135,7 +135,7 @@ def _range_cell(ranges, names) -> str:
     return f"{lo:.3g}..{hi:.3g}"
 
 
-def _render_problems(console, report) -> None:
+def _show_problems(console, report) -> None:
     from rich.markup import escape
 
     groups: dict[tuple[str, str], list] = {}

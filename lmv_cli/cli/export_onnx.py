@@ -51,7 +51,7 @@ def command(
     --store, on a real frame; the max abs errors are printed and a mismatch is an error (exit 1,
     nothing written). Needs the onnx extra: pip install 'lmv\\[onnx]'.
     """
-    from lmv_cli.core.export_job import export_model
+    from lmv_cli.core.onnx_export_job import export_model
 
     console = stdout_console()
     console.print(f"exporting {model} with {exporter} at opset {opset} …", highlight=False)

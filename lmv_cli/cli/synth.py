@@ -34,8 +34,8 @@ def command(
     """
     width, height = (int(v) for v in _SIZE.match(size).groups())
     from lmv_cli.core.errors import ConfigError
-    from lmv_cli.core.synth import SCENES, synth_export
-    from lmv_cli.core.synth.export import check_options, resolve_scenes
+    from lmv_cli.core.synth import SCENES, write_capture
+    from lmv_cli.core.synth.capture_writer import check_options, resolve_scenes
 
     try:  # bad options are usage errors (exit 2), found before anything is rendered
         names = resolve_scenes([scene])
@@ -44,9 +44,9 @@ def command(
     try:
         check_options(frames, (width, height), seed)
     except ConfigError as e:
-        raise typer.BadParameter(e.message.split(" ", 1)[1], param_hint=e.message.split(" ", 1)[0]) from None
+        raise typer.BadParameter(e.message.removeprefix(f"{e.key} "), param_hint=f"--{e.key}") from None
     with progress_bar() as progress:
-        written = synth_export(out, names, frames=frames, size=(width, height), seed=seed, workers=workers,
+        written = write_capture(out, names, frames=frames, size=(width, height), seed=seed, workers=workers,
                                progress=progress)
     console = stdout_console()
     for folder in written:

@@ -43,7 +43,7 @@ def command(
 
         index = check_data(cfg) if cfg.data.stores else None
         model = build_model(cfg.model)
-        _render(config, overrides, cfg, model.parameter_counts(), sum(p.numel() for p in model.parameters()), index)
+        _show_config(config, overrides, cfg, model.parameter_counts(), sum(p.numel() for p in model.parameters()), index)
         return
 
     from lmv_cli.cli._training import reporter
@@ -54,7 +54,7 @@ def command(
         typer.echo(f"run directory: {result.run}")
 
 
-def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int], total: int, index=None) -> None:
+def _show_config(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int], total: int, index=None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -71,12 +71,12 @@ def _render(path: Path, overrides: list[str], cfg: Config, counts: dict[str, int
     table.add_section()
     table.add_row("[bold]total[/]", f"[bold]{total:,}[/]")
     console.print(table)
-    _render_data(console, cfg, index)
+    _show_data(console, cfg, index)
     run_dir = Path(cfg.train.out_dir) / cfg.train.job_name / "<YYYY-MM-DD_HH-MM-SS>"
     console.print(f"dry run: nothing trained, nothing written (a run would write to {escape(str(run_dir))})")
 
 
-def _render_data(console, cfg: Config, index) -> None:
+def _show_data(console, cfg: Config, index) -> None:
     """The stores' scenes and their split, or a note that no store is named."""
     from rich.table import Table
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Frame, check_frame, frame_label, merged_motion_vectors, rendered_layers
-from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
+from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.model.warp import backward_warp
 
 LAYER_BUFFERS = ("scene_color_no_st", "st_color", "st_alpha", "sky_color", "brdf_color")
@@ -43,8 +44,8 @@ def warp(frames: Sequence[Frame], source: int = 1) -> NetOutputs:
 
 
 def _check_source(frames: Sequence[Frame], source: int) -> int:
-    if not 1 <= source <= HISTORY_FRAMES or source >= len(frames):
-        last = min(HISTORY_FRAMES, len(frames) - 1)
+    if not 1 <= source <= HISTORY_SLOTS or source >= len(frames):
+        last = min(HISTORY_SLOTS, len(frames) - 1)
         raise InputError(f"baseline source frame must be t-1..t-{last}, got t-{source}")
     check_frame(frames[0], ("motion_vector",), "t")
     b, _, h, w = frames[0]["motion_vector"].shape

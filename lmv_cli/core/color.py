@@ -5,6 +5,11 @@ Written with operators and `.clip` only, so the same functions serve numpy array
 
 from __future__ import annotations
 
+import math
+import sys
+
+import numpy
+
 
 def aces(x):
     """ACES filmic tonemap (Narkowicz 2015 fit), clamped to [0, 1]: the metric space of docs/evaluation.md#metrics."""
@@ -36,17 +41,11 @@ def inv_gamma_log(y, mu: float = GAMMA_LOG_MU):
 
 
 def _log1p(v: float) -> float:
-    import math
-
     return math.log1p(v)
 
 
 def _lib(x):
     """The array module of `x` (torch for tensors, numpy otherwise), without importing torch eagerly."""
     if type(x).__module__.startswith("torch"):
-        import torch
-
-        return torch
-    import numpy
-
+        return sys.modules["torch"]  # a tensor means torch is loaded; numpy-only callers never load it
     return numpy

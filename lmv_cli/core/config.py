@@ -60,6 +60,10 @@ LEGACY_MODEL_OPTIONS = {"flow_unit": "ndc", "downscale": "preset"}
 """What model files and checkpoints written before these options existed meant (keys they lack)."""
 
 
+RENAMED_KEYS = {"data.flips": "data.mirror"}
+"""Config keys under their old names (dotted) → their new names; the old names are still read."""
+
+
 def with_legacy_defaults(model: dict[str, Any]) -> dict[str, Any]:
     """A stored `ModelConfig` dict with `LEGACY_MODEL_OPTIONS` for the keys it lacks: an old file keeps
     its function (NDC flows, the preset's fixed downscale) although new configs default otherwise."""
@@ -75,7 +79,7 @@ class DataConfig:
     val_scenes: tuple[str, ...] = ()  # validation split by scene; best model is chosen on these
     sequence_length: int = 8  # predicted frames per training sequence, one optimizer step each (docs/training.md#what-one-step-is)
     crop: tuple[int, int] | None = (256, 256)  # (H, W) random crop in px; null = full frames (the original)
-    flips: bool = True  # per-sequence random H/V flips that also flip MV signs (docs/training.md#augmentation)
+    mirror: bool = True  # per-sequence random H/V mirroring that also negates MV components (docs/training.md#augmentation)
     history_probs: tuple[float, ...] = (0.0, 1.0, 0.0)  # P(slot k predicted), k = 0 ↔ t−1 (docs/training.md#what-one-step-is)
     random_pattern_prob: float = 0.0  # P(a sequence draws each slot rendered/predicted with p = 0.5 instead)
     workers: int = 2  # data-loader processes; does not change results
@@ -206,7 +210,7 @@ def _read_yaml(path: Path) -> dict:
 
 def _apply_override(cfg: Config, item: str) -> Config:
     key, sep, text = item.partition("=")
-    key = key.strip()
+    key = RENAMED_KEYS.get(key.strip(), key.strip())
     if not sep or not key:
         raise ConfigError("override must look like section.key=value")
     try:
@@ -233,12 +237,28 @@ def _from_mapping(cls, data: Any, prefix: str):
     name = prefix.rstrip(".") or "the top level"
     if not isinstance(data, dict):
         raise ConfigError(f"'{name}' must be a mapping, got {type(data).__name__}")
+    data = _renamed(data, prefix)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in hints:
             raise ConfigError(f"unknown key '{prefix}{key}' (valid keys under {name}: {', '.join(names)})")
     return cls(**{key: _coerce(value, hints[key], f"{prefix}{key}") for key, value in data.items()})
+
+
+def _renamed(data: dict, prefix: str) -> dict:
+    """`data` with keys of `RENAMED_KEYS` under their new names (old configs and run directories keep
+    loading); a `ConfigError` when a mapping gives both the old and the new name."""
+    out = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        section, _, key = old.rpartition(".")
+        if f"{section}." != prefix or key not in out:
+            continue
+        new_key = new.rpartition(".")[2]
+        if new_key in out:
+            raise ConfigError(f"'{old}' is the old name of '{new}': give only '{new}'")
+        out[new_key] = out.pop(key)
+    return out
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

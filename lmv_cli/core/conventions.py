@@ -9,7 +9,7 @@ Pinned by tests: a square moving +3 px right gives mv_x = +3/(W/2), and warping 
 reproduces frame t.
 
 This module is numpy-only and array-agnostic where possible; the differentiable torch warp lives in
-`lmv_cli.core.model.warp` and is tested against `backward_warp` here.
+`lmv_cli.core.model.warp` and is tested against `backward_warp_np` here.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def normalize_depth(depth_cm):
     return (depth_cm / DEPTH_NORM_CM).clip(max=1.0)  # = min(d, 65536) / 65536 exactly (a power of two)
 
 
-def backward_warp(image: np.ndarray, mv: np.ndarray, convention: str = "exact") -> np.ndarray:
+def backward_warp_np(image: np.ndarray, mv: np.ndarray, convention: str = "exact") -> np.ndarray:
     """Bilinear backward warp with border clamping: `out(p) = image(p − mv(p))`.
 
     image: (C, H, W); mv: (2, H, W), NDC y down. Sampling positions are pixel centres shifted by

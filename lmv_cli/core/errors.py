@@ -42,11 +42,24 @@ class StoreError(LmvError):
 
 
 class ConfigError(LmvError):
-    """A configuration file or override is invalid (unknown key, wrong type, failed validation)."""
+    """A configuration file or override is invalid (unknown key, wrong type, failed validation).
+
+    `key` names the option of the core call that is wrong (e.g. `frames`), for a caller that maps it to
+    its own spelling (the CLI: `--frames`) instead of reading it out of the message.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, path: str | Path | None = None,
+                 frame: int | None = None):
+        super().__init__(message, path=path, frame=frame)
+        self.key = key
 
 
 class InputError(LmvError):
     """A tensor handed to the model or a metric is missing or has the wrong shape or values."""
+
+
+class DeviceError(LmvError):
+    """A device name torch does not know, or a CUDA device on a machine without CUDA."""
 
 
 class CheckpointError(LmvError):

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 import torch
 
 from lmv_cli.core import baselines, regions as regions_
-from lmv_cli.core.errors import CheckpointError, InputError
-from lmv_cli.core.inputs import CHANNELS, CURRENT_BUFFERS, TARGET_BUFFERS, Targets, assemble_targets
+from lmv_cli.core.compat import FRAME_BUFFERS
+from lmv_cli.core.config import HISTORY_SLOTS
+from lmv_cli.core.errors import InputError
+from lmv_cli.core.inputs import Targets, assemble_targets
 from lmv_cli.core.metrics import flip, frame_metrics, score_methods
-from lmv_cli.core.model.interface import HISTORY_FRAMES, NetOutputs
+from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.regions import RegionStats
-from lmv_cli.core.rollout import RENDERED_BUFFERS, Rollout, rp_schedule
+from lmv_cli.core.rollout import Rollout, rp_schedule
 
 BASELINES = ("warp", "repeat")
 """Baselines every evaluation reports beside the models (docs/evaluation.md#baselines)."""
@@ -36,15 +38,9 @@ FLIP_METRICS = ("flip_hdr", "flip_ldr")
 """ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
 OVERALL = "all"
 """Key of the summary over every scene."""
-FRAME_BUFFERS = tuple(dict.fromkeys(CURRENT_BUFFERS + RENDERED_BUFFERS + TARGET_BUFFERS))
-"""Store buffers read per frame: G-buffer, rendered history layers and ground truth."""
-GBUFFER_BUFFERS = ("world_normal", "depth", "roughness", "metallic")
-"""Buffers of the network's G-buffer input (`inputs.gbuffer_input`)."""
 KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", *baselines.LAYER_BUFFERS)
 """What the baselines and the regions read of frames t−1…t−3 (the rollouts keep their own history):
 older frames are trimmed to these, which halves the frames held at once (0.6 GB less at 1920×1080)."""
-DATA_META_KEY = "data"
-"""Key of a model file's `meta` under which training records `data_signature` of its store."""
 
 
 @dataclass
@@ -121,7 +117,7 @@ def evaluate_scene(
         with torch.no_grad():
             for i, t in enumerate(range(first, stop)):
                 frame = read_frame(scene, t, device)
-                recent = [frame, *recent[:HISTORY_FRAMES]]
+                recent = [frame, *recent[:HISTORY_SLOTS]]
                 source = source + 1 if schedule[i] else 0
                 targets = assemble_targets(frame)
                 outputs = _step(t, recent, source, rollouts, references)
@@ -219,60 +215,19 @@ def read_frame(scene, t: int, device: torch.device | str = "cpu") -> dict[str, t
     return {name: torch.as_tensor(a).to(device=device, dtype=torch.float32).unsqueeze(0) for name, a in arrays.items()}
 
 
-def data_signature(store) -> dict:
-    """What a network trained on `store` depends on (plain data, for a model file's `meta["data"]`):
-    the store format version, the channels of every buffer the network reads, and the conversions
-    (BRDF floor, depth normalisation, LUT hash, …) that derived its inputs."""
-    buffers = store.attrs.get("layout", {}).get("buffers", {})
-    return {
-        "format_version": store.attrs.get("format_version"),
-        "channels": {name: buffers.get(name, {}).get("channels") for name in FRAME_BUFFERS},
-        "conversions": store.attrs.get("conversions", {}),
-    }
-
-
-def check_model_store(model: torch.nn.Module, meta: Mapping, store, model_path) -> None:
-    """Refuse (`CheckpointError` naming the model file) a model that cannot run on `store`, before any
-    work: buffer channels that differ from what the network reads, a G-buffer width the network was not
-    built for, or (when the model records its training data) another format version or other conversions."""
-    found = data_signature(store)
-    for name, channels in found["channels"].items():
-        if channels != CHANNELS[name]:
-            raise CheckpointError(f"store {store.path} has {channels} channel(s) of '{name}', the network reads "
-                                  f"{CHANNELS[name]}", path=model_path)
-    gbuffer = sum(CHANNELS[name] for name in GBUFFER_BUFFERS)
-    if getattr(model, "gbuffer_channels", gbuffer) != gbuffer:
-        raise CheckpointError(f"network takes {model.gbuffer_channels} G-buffer channels, store {store.path} "
-                              f"provides {gbuffer}", path=model_path)
-    trained = meta.get(DATA_META_KEY)
-    if not isinstance(trained, Mapping):
-        return
-    if "format_version" in trained and trained["format_version"] != found["format_version"]:
-        raise CheckpointError(f"trained on store format version {trained['format_version']}, store {store.path} "
-                              f"has {found['format_version']}; repack it or use a matching model", path=model_path)
-    conversions = trained.get("conversions", found["conversions"])
-    differ = [k for k in sorted(set(conversions) | set(found["conversions"]))
-              if conversions.get(k) != found["conversions"].get(k)]
-    if differ:
-        key = differ[0]
-        raise CheckpointError(f"trained on store conversions with {key} = {conversions.get(key)!r}, store "
-                              f"{store.path} has {found['conversions'].get(key)!r}; repack it or use a matching "
-                              "model", path=model_path)
-
-
 def frame_range(scene, n: int, start: int, end: int | None) -> tuple[int, int]:
     """Check N and the frame range `start` … `end`−1 (None: to the last frame) against a scene; the range
     must hold at least one predicted frame. Returns (start, stop); `InputError` otherwise."""
-    if not 1 <= n <= HISTORY_FRAMES:
-        raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_FRAMES}, got {n}")
+    if not 1 <= n <= HISTORY_SLOTS:
+        raise InputError(f"frames predicted per rendered frame must be 1..{HISTORY_SLOTS}, got {n}")
     stop = scene.frames if end is None else end
     if start < 0 or stop > scene.frames or stop <= start:
         raise InputError(f"scene {scene.name}: frame range {start}..{stop - 1} is outside its frames "
                          f"0..{scene.frames - 1}")
-    if stop - start <= HISTORY_FRAMES:
+    if stop - start <= HISTORY_SLOTS:
         raise InputError(
-            f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_FRAMES + 1} "
-            f"({HISTORY_FRAMES} rendered history frames before the first prediction)"
+            f"scene {scene.name}: frames {start}..{stop - 1} are {stop - start}, need at least {HISTORY_SLOTS + 1} "
+            f"({HISTORY_SLOTS} rendered history frames before the first prediction)"
         )
     return start, stop
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import torch
 
 from lmv_cli.core.color import gamma_log
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.conventions import normalize_depth
 from lmv_cli.core.color import BRDF_FLOOR
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
+from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.warp import backward_warp
 from lmv_cli.core.store import layout
 
@@ -56,16 +57,16 @@ def window_frames(
 ) -> list[dict[str, torch.Tensor]]:
     """A store window → `[frame t, t−1, t−2, t−3]` of batch 1, float32.
 
-    `window` maps buffer names to (1 + HISTORY_FRAMES, C, H, W) arrays or tensors in time order
+    `window` maps buffer names to (1 + HISTORY_SLOTS, C, H, W) arrays or tensors in time order
     t−3 … t, as `store.Scene.window(t − 3, 4)` returns them (colours float16, masks uint8).
     """
-    frames: list[dict[str, torch.Tensor]] = [{} for _ in range(1 + HISTORY_FRAMES)]
+    frames: list[dict[str, torch.Tensor]] = [{} for _ in range(1 + HISTORY_SLOTS)]
     for name, arr in window.items():
         x = torch.as_tensor(arr, device=device).float()  # (T, C, H, W)
-        if x.dim() != 4 or x.shape[0] != 1 + HISTORY_FRAMES:
-            raise InputError(f"store window '{name}': expected ({1 + HISTORY_FRAMES}, C, H, W), got {tuple(x.shape)}")
-        for k in range(1 + HISTORY_FRAMES):
-            frames[k][name] = x[HISTORY_FRAMES - k].unsqueeze(0)
+        if x.dim() != 4 or x.shape[0] != 1 + HISTORY_SLOTS:
+            raise InputError(f"store window '{name}': expected ({1 + HISTORY_SLOTS}, C, H, W), got {tuple(x.shape)}")
+        for k in range(1 + HISTORY_SLOTS):
+            frames[k][name] = x[HISTORY_SLOTS - k].unsqueeze(0)
     return frames
 
 
@@ -112,13 +113,13 @@ def check_pair(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
 
 def check_frames(frames: Sequence[Frame]) -> None:
     """Validate `[frame t, t−1, t−2, t−3]` for `assemble_inputs` (all tensors of one (B, H, W))."""
-    if len(frames) != 1 + HISTORY_FRAMES:
-        raise InputError(f"expected {1 + HISTORY_FRAMES} frames (t, t-1, t-2, t-3), got {len(frames)}")
+    if len(frames) != 1 + HISTORY_SLOTS:
+        raise InputError(f"expected {1 + HISTORY_SLOTS} frames (t, t-1, t-2, t-3), got {len(frames)}")
     check_frame(frames[0], CURRENT_BUFFERS[:1], "t")
     b, _, h, w = frames[0][CURRENT_BUFFERS[0]].shape
     check_frame(frames[0], CURRENT_BUFFERS, "t", (b, h, w))
-    for k in range(1, 1 + HISTORY_FRAMES):
-        names = HISTORY_BUFFERS + (("motion_vector",) if k < HISTORY_FRAMES else ())
+    for k in range(1, 1 + HISTORY_SLOTS):
+        names = HISTORY_BUFFERS + (("motion_vector",) if k < HISTORY_SLOTS else ())
         check_frame(frames[k], names, frame_label(k), (b, h, w))
 
 
@@ -182,7 +183,7 @@ def assemble_inputs(frames: Sequence[Frame]) -> NetInputs:
         gbuffer=gbuffer_input(current),
         brdf_color=current["brdf_color"].clamp(min=BRDF_FLOOR),
         sky_mask=current["skybox_mask"],
-        merged_mv=merged_motion_vectors([f["motion_vector"] for f in frames[:HISTORY_FRAMES]]),
+        merged_mv=merged_motion_vectors([f["motion_vector"] for f in frames[:HISTORY_SLOTS]]),
         history=tuple(history_frame(f) for f in frames[1:]),
     )
 

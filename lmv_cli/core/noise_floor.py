@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lmv_cli.core.devices import pick_device
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.evaluate import METRICS, FrameRecord, evaluate_scene, frame_range, read_frame, summarize
 from lmv_cli.core.infer.compare import Comparison
-from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
+from lmv_cli.core.infer.models import load_models, select_scenes
 from lmv_cli.core.inputs import rendered_layers
 from lmv_cli.core.progress import ProgressFn
 from lmv_cli.core.store import open_store

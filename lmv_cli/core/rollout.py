@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import (
     CURRENT_BUFFERS,
@@ -41,7 +42,7 @@ from lmv_cli.core.inputs import (
 )
 from lmv_cli.core.color import BRDF_FLOOR
 from lmv_cli.core.model.encoder import Encoding
-from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs, NetOutputs
+from lmv_cli.core.model.interface import HistoryFrame, NetInputs, NetOutputs
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState
 
 Frame = Mapping[str, torch.Tensor]
@@ -52,7 +53,7 @@ PREDICTED_BUFFERS = ("brdf_color", "motion_vector")
 """What a predicted history frame reads from its (always rendered) G-buffer."""
 
 
-def rp_schedule(frames: int, n: int, warmup: int = HISTORY_FRAMES) -> list[bool]:
+def rp_schedule(frames: int, n: int, warmup: int = HISTORY_SLOTS) -> list[bool]:
     """Which frames are predicted (True) with N predicted after every rendered one (docs/evaluation.md#rendered-and-predicted-frames).
 
     The first `warmup` frames are rendered (the network needs three history frames), then the pattern
@@ -85,7 +86,7 @@ class Slot:
 
 
 class History:
-    """The last `HISTORY_FRAMES` frames, newest first, each rendered and/or predicted (module docstring).
+    """The last `HISTORY_SLOTS` frames, newest first, each rendered and/or predicted (module docstring).
 
     `convention` is the warp convention of the network (`model.warp`), used for the merged MVs.
     """
@@ -101,7 +102,7 @@ class History:
     @property
     def full(self) -> bool:
         """Whether three history frames are present, so a frame can be predicted."""
-        return len(self.slots) == HISTORY_FRAMES
+        return len(self.slots) == HISTORY_SLOTS
 
     @property
     def available(self) -> tuple[tuple[bool, bool], ...]:
@@ -131,11 +132,11 @@ class History:
         """The R/P choice per slot: `pattern` as given, or (None) the prediction wherever the frame was
         not rendered (inference: the network sees exactly what a player would have seen)."""
         if not self.full:
-            raise InputError(f"history holds {len(self.slots)} of {HISTORY_FRAMES} frames; render more first")
+            raise InputError(f"history holds {len(self.slots)} of {HISTORY_SLOTS} frames; render more first")
         if pattern is None:
             return tuple(s.rendered is None for s in self.slots)
-        if len(pattern) != HISTORY_FRAMES:
-            raise InputError(f"history pattern needs {HISTORY_FRAMES} entries (t-1, t-2, t-3), got {len(pattern)}")
+        if len(pattern) != HISTORY_SLOTS:
+            raise InputError(f"history pattern needs {HISTORY_SLOTS} entries (t-1, t-2, t-3), got {len(pattern)}")
         return tuple(bool(p) for p in pattern)
 
     def inputs(self, current: Frame, pattern: Sequence[bool] | None = None) -> tuple[NetInputs, StreamState]:
@@ -159,13 +160,13 @@ class History:
     def remember_encodings(self, pattern: tuple[bool, ...], state: StreamState) -> None:
         """Keep the history encodings a `FSNet.step` computed (its returned state, already pushed: slot
         k's encoding sits at k+1) for reuse by the next step; slot 2's encoding is never needed again."""
-        for k in range(HISTORY_FRAMES - 1):
+        for k in range(HISTORY_SLOTS - 1):
             encoding = state.encodings[k + 1]
             if encoding is not None:
                 self.slots[k].encodings[pattern[k]] = encoding
 
     def _push(self, slot: Slot) -> None:
-        self.slots = [slot, *self.slots[: HISTORY_FRAMES - 1]]
+        self.slots = [slot, *self.slots[: HISTORY_SLOTS - 1]]
 
 
 class Rollout:

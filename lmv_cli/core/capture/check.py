@@ -25,7 +25,7 @@ from lmv_cli.core.schema import BUFFERS_BY_FOLDER
 
 SAMPLED_PAIRS = 12
 """Frame pairs on which every velocity convention is tried (the documented one runs on all pairs)."""
-IN_PROCESS_PIXELS = 4_000_000
+IN_PROCESS_PIXELS_PER_SCENE = 4_000_000
 """Below this many pixels per scene (frames × H × W) worker processes cost more than they save."""
 
 
@@ -73,7 +73,7 @@ def _run_frames(layout: SceneLayout, good: dict[str, dict[int, Path]], workers: 
     width, height = layout.resolution or (0, 0)
     workers = workers or os.cpu_count() or 1
     description = f"pixels {layout.name}"
-    if workers == 1 or n * width * height < IN_PROCESS_PIXELS:
+    if workers == 1 or n * width * height < IN_PROCESS_PIXELS_PER_SCENE:
         for i, task in enumerate(tasks):
             yield check_pixels(task)
             report(progress, description, i + 1, n)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmv_cli.core.color import aces
-from lmv_cli.core.conventions import backward_warp
+from lmv_cli.core.conventions import backward_warp_np
 
 DOCUMENTED = "ndc-y-up"
 # name -> (scale x, scale y) applied to UE velocity (vx, vy) to get lmv's motion vector (NDC, y down).
@@ -66,7 +66,7 @@ def pair_figures(prev: np.ndarray, cur: np.ndarray, velocity: np.ndarray, conven
         sx, sy = CONVENTIONS[name]
         mv = np.stack((velocity[0] * sx, velocity[1] * sy)).astype(np.float32)
         flows[name] = mv * np.array([w / 2.0, h / 2.0], dtype=np.float32)[:, None, None]
-        errors[name] = _aces_error(backward_warp(prev, mv), cur).mean(axis=0)
+        errors[name] = _aces_error(backward_warp_np(prev, mv), cur).mean(axis=0)
         figures.warp[name] = _psnr(float(errors[name].mean()))
     for name in conventions:
         differ = np.hypot(*(flows[name] - flows[DOCUMENTED])) > DISAGREE_PX

@@ -2,7 +2,7 @@
 
 `index`: which (store, scene, start) windows exist, split into training and validation scenes, with
 every problem (missing or incomplete store, unknown scene, crop larger than a frame) found up front.
-`batches`: reading one window with its random crop and flips, the per-epoch order (distributed-aware),
+`batches`: reading one window with its random crop and mirroring, the per-epoch order (distributed-aware),
 and batch assembly into the frame dicts the rollout reads.
 """
 

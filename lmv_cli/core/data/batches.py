@@ -1,12 +1,13 @@
 """Windows → augmented batches, in an order that a checkpoint can reproduce exactly.
 
 Randomness is a pure function of (seed, epoch, window): the epoch's permutation of the index comes from
-`seed + epoch`, each item's crop and flips from `(seed, epoch, window)`. So the data a step sees does not
+`seed + epoch`, each item's crop and mirroring from `(seed, epoch, window)`. So the data a step sees does not
 depend on how many loader workers run, and a resumed run sees the same items as an uninterrupted one.
 Under DistributedDataParallel every rank walks the same permutation and takes every `world`-th item,
 so the ranks train on distinct windows.
 
-A flip mirrors every buffer and negates the motion-vector component along the flipped axis (docs/training.md#augmentation).
+Mirroring flips every buffer left-right and/or top-bottom and negates the motion-vector component along
+the mirrored axis (docs/training.md#augmentation).
 Motion vectors are NDC (a full frame is 2 wide), so a crop rescales them to the crop's size.
 """
 
@@ -20,6 +21,7 @@ import torch
 from lmv_cli.core.data.index import DataIndex, Window
 from lmv_cli.core.inputs import CURRENT_BUFFERS, TARGET_BUFFERS
 from lmv_cli.core.rollout import RENDERED_BUFFERS
+from lmv_cli.core.store import open_store
 
 TRAIN_BUFFERS = tuple(dict.fromkeys(CURRENT_BUFFERS + RENDERED_BUFFERS + TARGET_BUFFERS))
 """Store buffers a training window reads: G-buffer, rendered history layers, ground truth."""
@@ -30,15 +32,15 @@ Key = tuple[int, int]
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Reads window `index.windows[i]` with its random crop and flips for epoch `e` (item key (e, i)).
+    """Reads window `index.windows[i]` with its random crop and mirroring for epoch `e` (item key (e, i)).
 
     Items are buffer name → float32 array (T, C, h, w). Stores open lazily in each loader process.
     """
 
-    def __init__(self, index: DataIndex, crop: tuple[int, int] | None, flips: bool, seed: int):
+    def __init__(self, index: DataIndex, crop: tuple[int, int] | None, mirror: bool, seed: int):
         self.index = index
         self.crop = crop
-        self.flips = flips
+        self.mirror = mirror
         self.seed = seed
         self._stores: dict[str, object] = {}
 
@@ -58,13 +60,11 @@ class WindowDataset(torch.utils.data.Dataset):
         arrays = {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
         if crop is not None:
             arrays[MOTION] = rescale_motion(arrays[MOTION], (scene.height, scene.width), self.crop)
-        flip_x, flip_y = (bool(rng.integers(0, 2)), bool(rng.integers(0, 2))) if self.flips else (False, False)
-        return {name: flip(a, name, flip_x, flip_y) for name, a in arrays.items()}
+        mirror_x, mirror_y = (bool(rng.integers(0, 2)), bool(rng.integers(0, 2))) if self.mirror else (False, False)
+        return {name: mirror(a, name, mirror_x, mirror_y) for name, a in arrays.items()}
 
     def _scene(self, window: Window):
         if window.store not in self._stores:
-            from lmv_cli.core.store import open_store
-
             self._stores[window.store] = open_store(window.store)
         return self._stores[window.store].scene(window.scene)  # type: ignore[attr-defined]
 
@@ -77,17 +77,17 @@ def rescale_motion(mv: np.ndarray, frame: tuple[int, int], crop: tuple[int, int]
     return mv * scale
 
 
-def flip(a: np.ndarray, name: str, flip_x: bool, flip_y: bool) -> np.ndarray:
-    """Mirror a (T, C, H, W) buffer left-right (`flip_x`) and/or top-bottom (`flip_y`); motion vectors
-    (NDC x right, y down) also change the sign of the component along each flipped axis."""
-    if flip_x:
+def mirror(a: np.ndarray, name: str, mirror_x: bool, mirror_y: bool) -> np.ndarray:
+    """Mirror a (T, C, H, W) buffer left-right (`mirror_x`) and/or top-bottom (`mirror_y`); motion vectors
+    (NDC x right, y down) also change the sign of the component along each mirrored axis."""
+    if mirror_x:
         a = a[..., ::-1]
-    if flip_y:
+    if mirror_y:
         a = a[..., ::-1, :]
     a = np.ascontiguousarray(a)
-    if name == MOTION and (flip_x or flip_y):
-        a[:, 0] *= -1 if flip_x else 1
-        a[:, 1] *= -1 if flip_y else 1
+    if name == MOTION and (mirror_x or mirror_y):
+        a[:, 0] *= -1 if mirror_x else 1
+        a[:, 1] *= -1 if mirror_y else 1
     return a
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lmv_cli.core.config import HISTORY_SLOTS, DataConfig
 from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.store import open_store
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ def window_length(data: DataConfig) -> int:
 
 def inventory(stores: tuple[str, ...]) -> list[SceneRef]:
     """Every scene of every store, opened and checked (`StoreError` for a bad store)."""
-    from lmv_cli.core.store import open_store
-
     if not stores:
         raise ConfigError("'data.stores' is empty: name at least one store written by `lmv pack`")
     refs = []

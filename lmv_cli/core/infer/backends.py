@@ -21,12 +21,14 @@ from pathlib import Path
 
 import torch
 
-from lmv_cli.core.infer.flat import flat_inputs, outputs_from_flat
+from lmv_cli import __version__
 from lmv_cli.core.infer.select import Choice, resolve
 from lmv_cli.core.model.fsnet import FSNet
 from lmv_cli.core.model.interface import NetInputs, NetOutputs
+from lmv_cli.core.model.onnx_flat import flat_inputs, outputs_from_flat
 from lmv_cli.core.model.onnx_step import OUTPUT_NAMES
 from lmv_cli.core.model.streaming import StreamState
+from lmv_cli.core.onnx_export import export_onnx, ort_session
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 OUTPUT_FIELDS = ("color", "color_no_st", "light_no_st", "sky", "st_color", "st_alpha", "lmv1", "lmv2")
@@ -110,9 +112,6 @@ def prepare(
 def exported_graph(net: FSNet, cache_dir: str | Path | None = None) -> Path:
     """The ONNX step of `net`, exported (TorchScript exporter: seconds) on first use and cached by a
     hash of the weights and architecture."""
-    from lmv_cli import __version__
-    from lmv_cli.core.export import export_onnx
-
     options = (__version__, net.warp, net.clamp, net.demodulate, net.downscale, net.decoder.mv_gather)
     digest = hashlib.sha256("|".join(map(str, options)).encode())
     for key, value in net.state_dict().items():
@@ -129,8 +128,6 @@ def exported_graph(net: FSNet, cache_dir: str | Path | None = None) -> Path:
 
 
 def _ort_runner(graph: Path):
-    from lmv_cli.core.export import ort_session
-
     session = ort_session(graph)
 
     def run(feeds: dict) -> dict:

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmv_cli.core.devices import pick_device
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FLIP_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
-from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
+from lmv_cli.core.infer.models import load_models, select_scenes
+from lmv_cli.core.infer.plot import psnr_plot
 from lmv_cli.core.metrics import flip_available
 from lmv_cli.core.progress import ProgressFn
 from lmv_cli.core.store import open_store
@@ -68,8 +70,6 @@ def compare(
         records += evaluate_scene(scene, n, models, device=dev, flip_metrics=use_flip, regions=regions,
                                   progress=progress)
     if plot_path is not None:
-        from lmv_cli.core.infer.plot import psnr_plot
-
         psnr_plot(plot_path, records)
     metrics = METRICS + (FLIP_METRICS if use_flip else ())
     return Comparison(store.path, n, {m.name: m.path for m in loaded}, metrics, records, summarize(records), plot_path)

@@ -1,5 +1,5 @@
 """Models and stores for inference: MODEL specs resolved and loaded safely, checked against the store
-before any work; devices and precisions chosen; scenes selected (docs/evaluation.md#rendered-and-predicted-frames)."""
+before any work; precisions chosen; scenes selected (docs/evaluation.md#rendered-and-predicted-frames)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 import torch
 
-from lmv_cli.core.errors import InputError, LmvWarning
-from lmv_cli.core.evaluate import BASELINES, check_model_store
+from lmv_cli.core.compat import check_model_store
+from lmv_cli.core.devices import pick_device  # noqa: F401  re-exported until infer/extrapolate.py imports core.devices
+from lmv_cli.core.errors import LmvWarning
+from lmv_cli.core.evaluate import BASELINES
+from lmv_cli.core.infer.backends import prepare
 from lmv_cli.core.model.files import load_model, resolve_model
 
 RESOLUTION_RATIO = 2.0
@@ -27,19 +30,6 @@ class LoadedModel:
     path: Path
 
 
-def pick_device(device: str | None) -> torch.device:
-    """`None`/"auto": CUDA when available, else CPU; otherwise the device named (checked to exist)."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but CUDA is not available here (use --device cpu)")
-    return chosen
-
-
 def load_models(
     specs: Sequence[str | Path], store, device: torch.device, precision: str = "auto", backend: str = "auto"
 ) -> list[LoadedModel]:
@@ -48,8 +38,6 @@ def load_models(
     fastest measured path that keeps accuracy on this machine), and name it for reports (`_name`, made
     unique with #k). A store at another resolution than the model's training frames (more than 2× in W
     or H) gives an `LmvWarning` naming both sizes, unless the model adapts (`adapts_to_resolution`)."""
-    from lmv_cli.core.infer.backends import prepare
-
     loaded: list[LoadedModel] = []
     for spec in specs:
         path = resolve_model(spec)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from lmv_cli.core.evaluate import FrameRecord
 from lmv_cli.core.infer.images import write_png
@@ -24,8 +25,6 @@ RENDERED_BAND = (225, 225, 225)
 
 def psnr_plot(path: str | Path, records: Sequence[FrameRecord], metric: str = "psnr") -> Path:
     """Write the plot of `metric` (default final-colour PSNR, dB) over frames for every scene in `records`."""
-    from PIL import Image, ImageDraw
-
     scenes = list(dict.fromkeys(r.scene for r in records))
     full_w, full_h = PANEL[0] + MARGIN[0] + MARGIN[2], PANEL[1] + MARGIN[1] + MARGIN[3]
     image = Image.new("RGB", (full_w, full_h * len(scenes)), (255, 255, 255))

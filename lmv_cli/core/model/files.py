@@ -33,6 +33,7 @@ import torch
 from lmv_cli import __version__
 from lmv_cli.core.config import ModelConfig, model_config_from_dict, with_legacy_defaults
 from lmv_cli.core.errors import CheckpointError, ConfigError
+from lmv_cli.core.model.build import build_model
 
 MODEL_FORMAT = "lmv-model"
 MODEL_FORMAT_VERSION = 1
@@ -179,8 +180,6 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[to
     Returns (model, its ModelConfig, meta). A wrong architecture, a missing or unexpected key or a
     wrong shape is a one-line `CheckpointError` naming the first offending key.
     """
-    from lmv_cli.core.model.build import build_model
-
     path = Path(path)
     payload = read_model_file(path)
     meta = dict(payload.get("meta") or {})

@@ -18,8 +18,6 @@ from lmv_cli.core.errors import InputError
 if TYPE_CHECKING:
     from lmv_cli.core.model.streaming import StreamedFeatures
 
-HISTORY_FRAMES = HISTORY_SLOTS
-"""History slots k = 0, 1, 2 ↔ frames t−1, t−2, t−3 (defined once, torch-free, in `config`)."""
 
 
 @dataclass
@@ -45,8 +43,8 @@ class NetInputs:
     gbuffer: torch.Tensor  # (B, 6, H, W): world normal remapped to [0, 1] (3), depth / 65536 (1), roughness, metallic
     brdf_color: torch.Tensor  # (B, 3, H, W) linear, >= 0.01: current frame's demodulation colour
     sky_mask: torch.Tensor  # (B, 1, H, W) in {0, 1}
-    merged_mv: tuple[torch.Tensor, ...]  # HISTORY_FRAMES × (B, 2, H, W), NDC y down: M_k maps frame t−1−k to t
-    history: tuple[HistoryFrame, ...]  # HISTORY_FRAMES frames, k = 0 is t−1
+    merged_mv: tuple[torch.Tensor, ...]  # HISTORY_SLOTS × (B, 2, H, W), NDC y down: M_k maps frame t−1−k to t
+    history: tuple[HistoryFrame, ...]  # HISTORY_SLOTS frames, k = 0 is t−1
 
 
 @dataclass
@@ -77,8 +75,8 @@ def validate_inputs(inputs: NetInputs, *, gbuffer_channels: int = 6, check_value
     host sync, so the model skips it while being traced or exported).
     """
     for name, seq in (("history", inputs.history), ("merged_mv", inputs.merged_mv)):
-        if len(seq) != HISTORY_FRAMES:
-            raise InputError(f"{name}: expected {HISTORY_FRAMES} entries (t-1, t-2, t-3), got {len(seq)}")
+        if len(seq) != HISTORY_SLOTS:
+            raise InputError(f"{name}: expected {HISTORY_SLOTS} entries (t-1, t-2, t-3), got {len(seq)}")
     named = [("gbuffer", inputs.gbuffer, gbuffer_channels), ("brdf_color", inputs.brdf_color, 3)]
     named.append(("sky_mask", inputs.sky_mask, 1))
     named += [(f"merged_mv[{k}]", mv, 2) for k, mv in enumerate(inputs.merged_mv)]

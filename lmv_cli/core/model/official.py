@@ -10,14 +10,20 @@ recurrent encoders are numbered the other way round: official 0/1/2 read the dec
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.errors import CheckpointError
+from lmv_cli.core.model.build import build_model
+from lmv_cli.core.model.files import load_state_dict_strict, save_model
+from lmv_cli.core.model.safe_pickle import InertRecord, module_state_dict, read_restricted
 
 _PARTS = (("history_encoder.", "scene_color_encoder."), ("gbuffer_encoder.", "shade_encoder."))
 _ENCODER = {"conv1": "seq.conv1", "act": "seq.prelu_1", "conv2": "seq.conv2"}
@@ -93,8 +99,6 @@ def read_official_state_dict(path: str | Path) -> tuple[dict[str, Any], str]:
     """The state dict of an official checkpoint in any of the forms the original writes or loads, and
     the form's name (`OFFICIAL_FORMS`). Read without running code from the file (`safe_pickle`):
     `CheckpointError` for an unreadable or unknown file, `UnsafePickleError` for one that calls code."""
-    from lmv_cli.core.model.safe_pickle import InertRecord, module_state_dict, read_restricted
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("no such checkpoint file" if not path.exists() else "is not a file", path=path)
@@ -124,13 +128,6 @@ def import_official_checkpoint(src: str | Path, dst: str | Path, *, overwrite: b
 
     Returns a summary: output path, source form, tensors, parameters, the model configuration.
     """
-    import hashlib
-    from dataclasses import asdict
-
-    from lmv_cli.core.config import ModelConfig
-    from lmv_cli.core.model.build import build_model
-    from lmv_cli.core.model.files import load_state_dict_strict, save_model
-
     src, dst = Path(src), Path(dst)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise CheckpointError("output is the input checkpoint itself; choose another OUT path", path=dst)

@@ -29,9 +29,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.model.encoder import Encoding
 from lmv_cli.core.model.fsnet import FSNet
-from lmv_cli.core.model.interface import HISTORY_FRAMES, HistoryFrame, NetInputs
+from lmv_cli.core.model.interface import HistoryFrame, NetInputs
 from lmv_cli.core.model.streaming import StreamState
 
 INPUT_NAMES = (
@@ -75,14 +76,14 @@ class FlatStep(nn.Module):
         state3: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         states = (state1, state2, state3)
-        frames = history.chunk(HISTORY_FRAMES, dim=1)  # 3 × (1, 10, H, W)
-        encodings = tuple(self._encode(frames[k], k, stream_valid[k], states) for k in range(HISTORY_FRAMES))
+        frames = history.chunk(HISTORY_SLOTS, dim=1)  # 3 × (1, 10, H, W)
+        encodings = tuple(self._encode(frames[k], k, stream_valid[k], states) for k in range(HISTORY_SLOTS))
         slots = tuple(_history_frame(f, prev_color_no_st, prev_brdf_color) for f in frames)
         inputs = NetInputs(
             gbuffer=gbuffer,
             brdf_color=brdf_color,
             sky_mask=sky_mask,
-            merged_mv=tuple(merged_mv.chunk(HISTORY_FRAMES, dim=1)),
+            merged_mv=tuple(merged_mv.chunk(HISTORY_SLOTS, dim=1)),
             history=slots,
         )
         out, _ = self.net.step(inputs, StreamState(encodings=encodings))

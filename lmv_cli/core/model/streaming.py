@@ -24,7 +24,7 @@ from torch import nn
 
 from lmv_cli.core.model.blocks import RecurrentEncoder
 from lmv_cli.core.model.encoder import Encoding
-from lmv_cli.core.config import HISTORY_SLOTS as HISTORY_FRAMES
+from lmv_cli.core.config import HISTORY_SLOTS
 
 
 class GateCell(nn.Module):
@@ -69,8 +69,8 @@ class StreamState:
     replaced by its rendered version, `mark_rendered(k)`.
     """
 
-    streams: tuple[StreamedFeatures | None, ...] = (None,) * HISTORY_FRAMES
-    encodings: tuple[Encoding | None, ...] = (None,) * HISTORY_FRAMES
+    streams: tuple[StreamedFeatures | None, ...] = (None,) * HISTORY_SLOTS
+    encodings: tuple[Encoding | None, ...] = (None,) * HISTORY_SLOTS
 
     def push(self, streamed: StreamedFeatures | None) -> StreamState:
         """A new frame enters as slot 0 (predicted with `streamed`, or rendered if None); the oldest drops."""

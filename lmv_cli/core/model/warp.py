@@ -4,7 +4,7 @@
 
 - `convention="exact"` (lmv's default): sample points are pixel centres and a motion of `mv_x` moves
   `mv_x · W/2` pixels (`grid_sample(align_corners=False)`), the exact meaning of UE4 velocity. The numpy
-  `conventions.backward_warp` is the reference this is tested against.
+  `conventions.backward_warp_np` is the reference this is tested against.
 - `convention="original"` (the released network, docs/deviations.md): the base grid is `linspace(−1, 1, W)`,
   sampled with `align_corners=True`, so the first and last pixel centres sit at ±1 and a motion of
   `mv_x` moves `mv_x · (W−1)/2` pixels. At a pyramid level of width w the same NDC value moves

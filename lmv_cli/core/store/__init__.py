@@ -6,6 +6,8 @@ checksummed chunk reads (`chunks`), metadata checks (`metadata`), whole-store ve
 (`verify`, `report`) and the writer lock (`lock`).
 """
 
+import importlib
+
 from lmv_cli.core.store.reader import Scene, Store, open_store
 
 __all__ = ["PackResult", "Scene", "Store", "open_store", "pack", "verify_store"]
@@ -15,7 +17,5 @@ _LAZY = {"pack": "writer", "PackResult": "writer", "verify_store": "verify"}
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"lmv_cli.core.store.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'lmv_cli.core.store' has no attribute {name!r}")

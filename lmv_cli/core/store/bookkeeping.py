@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import zarr
 
 from lmv_cli import __version__
 from lmv_cli.core import brdf_lut, derived
@@ -26,8 +27,6 @@ from lmv_cli.core.errors import StoreError
 from lmv_cli.core.store import layout, lock, metadata
 
 if TYPE_CHECKING:
-    import zarr
-
     from lmv_cli.core.store.frame import FrameResult
     from lmv_cli.core.store.report import StoreReport
 
@@ -141,8 +140,6 @@ def store_description(export: Path, plans: list[ScenePlan], warnings: list[str])
 
 def create_store(out: Path, desc: dict) -> zarr.Group:
     """Create the root group (complete: false) and every scene group and array."""
-    import zarr
-
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     root = zarr.create_group(str(out), attributes={**desc, "created": created, "complete": False})
     for scene in desc["layout"]["scenes"]:
@@ -154,8 +151,6 @@ def open_for_resume(out: Path, desc: dict, check: StoreReport) -> zarr.Group:
     """Open a store to continue or repair it: same source, scenes, layout and conversions required.
     Removes stray temporary files, rewrites the damaged metadata `check` found, re-creates damaged
     arrays, and creates whatever an interrupted creation left out."""
-    import zarr
-
     stored = layout.read_root_attrs(out) or {}
     differs = [key for key in _COMPARED_ON_RESUME if stored.get(key) != desc[key]]
     if differs:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
+from numcodecs import blosc
 
 from lmv_cli.core.errors import StoreError
 from lmv_cli.core.store.layout import CHECKSUM_BYTES
@@ -62,8 +64,6 @@ def _body(data: bytes, path: Path, *, verify: bool) -> memoryview:
 
 def decode_chunk(data: bytes, path: Path, shape: tuple[int, ...], dtype: str, *, verify: bool = True) -> np.ndarray:
     """Check and decompress the bytes of one chunk file (see `read_chunk`)."""
-    from numcodecs import blosc
-
     body = _body(data, path, verify=verify)
     out = np.empty(shape, dtype=np.dtype(dtype).newbyteorder("<"))
     try:
@@ -83,7 +83,5 @@ def decode_chunk(data: bytes, path: Path, shape: tuple[int, ...], dtype: str, *,
 
 def checksum_pair(data: bytes) -> tuple[int, int]:
     """(stored, computed) CRC-32C of a chunk file's bytes."""
-    import google_crc32c
-
     stored = int.from_bytes(data[-CHECKSUM_BYTES:], "little")
     return stored, google_crc32c.value(np.frombuffer(data, dtype=np.uint8)[:-CHECKSUM_BYTES])

@@ -23,6 +23,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import google_crc32c
+import numpy as np
+from numcodecs import Blosc
+
 from lmv_cli.core.derived import SOURCE_CHANNELS
 
 FORMAT = "lmv-store"
@@ -124,10 +128,6 @@ def encode_chunk(values) -> bytes:
     codecs: the little-endian "bytes" codec, Blosc with `codec()`'s parameters (typesize = item size),
     then the CRC-32C of the compressed bytes, little-endian. Lets a packing worker skip zarr's per-array
     machinery (~3 ms per chunk)."""
-    import google_crc32c
-    import numpy as np
-    from numcodecs import Blosc
-
     values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
     blosc = Blosc(cname=CODEC_DESCRIPTION["cname"], clevel=CODEC_DESCRIPTION["clevel"], shuffle=Blosc.SHUFFLE)
     compressed = bytes(blosc.encode(values))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from lmv_cli.core.errors import StoreError
 from lmv_cli.core.store import layout
 
@@ -41,8 +43,6 @@ def group_attrs(path: Path) -> dict:
 
 def expected_codecs(dtype: str) -> list[dict]:
     """The codec chain zarr writes for `layout.codecs()` on an array of `dtype` (pinned by a test)."""
-    import numpy as np
-
     size = np.dtype(dtype).itemsize
     endian = [{"name": "bytes"}] if size == 1 else [{"name": "bytes", "configuration": {"endian": "little"}}]
     blosc = {"typesize": size, "cname": layout.CODEC_DESCRIPTION["cname"], "clevel": layout.CODEC_DESCRIPTION["clevel"],

@@ -25,16 +25,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lmv_cli.core import capture
+from lmv_cli.core.capture.folders import scan_scene
 from lmv_cli.core.errors import CaptureError, LmvError, StoreError
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.store import bookkeeping, layout
 from lmv_cli.core.store.bookkeeping import ScenePlan
 from lmv_cli.core.store.frame import FrameResult, FrameTask, exit_with_parent, pack_frame
 from lmv_cli.core.store.lock import StoreLock
+from lmv_cli.core.store.verify import verify_store
 
 IN_FLIGHT_PER_WORKER = 2
 """Frames queued per worker: keeps workers busy while bounding memory to a few frames each."""
-IN_PROCESS_PIXELS = 4_000_000
+IN_PROCESS_PIXELS_TOTAL = 4_000_000
 """With automatic workers, exports smaller than this (frames × H × W, all scenes) are packed
 in-process: starting worker processes costs more than it saves."""
 MAX_AUTO_WORKERS = 8
@@ -84,7 +87,7 @@ def pack(
             existing = bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)
             if existing:
                 writer.acquire()  # a second pack fails here, before checking the export
-        plans, warnings = check_export(export, progress)
+        plans, warnings = plan_export(export, progress)
         with _store_os_errors(out):
             if not existing:
                 out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +127,6 @@ def _open_output(out: Path, desc: dict, existing: bool, overwrite: bool, progres
     """The root group to pack into, and the verification of an existing store (None for a new one):
     the existing store verified and repaired (resume), or a new one (after clearing the old one with
     --overwrite, once the export has passed its check)."""
-    from lmv_cli.core.store.verify import verify_store
-
     if existing and overwrite:
         bookkeeping.clear_store(out)
         existing = False
@@ -159,12 +160,9 @@ def _pack_frames(out: Path, books: list[bookkeeping.SceneBook], workers: int, pr
     _run(_tasks(out, todo), min(workers, max(len(todo), 1)), record)
 
 
-def check_export(export: Path, progress: ProgressFn | None) -> tuple[list[ScenePlan], list[str]]:
+def plan_export(export: Path, progress: ProgressFn | None) -> tuple[list[ScenePlan], list[str]]:
     """Run capture-check (headers only: pack decodes every pixel itself) and turn its scenes into
     plans; raise `CaptureError` naming every error it found. Returns the plans and the warnings."""
-    from lmv_cli.core import capture
-    from lmv_cli.core.capture.folders import scan_scene
-
     found = capture.check_export(export, quick=True, progress=progress)
     if found.errors:
         shown = "; ".join(str(p) for p in found.errors[:5])
@@ -221,7 +219,7 @@ def _collect(pending: set[Future], record: Callable[[FrameResult], None]) -> set
 
 def auto_workers(plans: list[ScenePlan]) -> int:
     """One worker per core (EXR decoding is single-threaded, ecosystem notes §1.2), at most
-    MAX_AUTO_WORKERS; 1 (in-process) for an export under IN_PROCESS_PIXELS."""
-    if sum(p.frames * p.height * p.width for p in plans) < IN_PROCESS_PIXELS:
+    MAX_AUTO_WORKERS; 1 (in-process) for an export under IN_PROCESS_PIXELS_TOTAL."""
+    if sum(p.frames * p.height * p.width for p in plans) < IN_PROCESS_PIXELS_TOTAL:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))

@@ -19,7 +19,7 @@ from lmv_cli.core.synth.camera import Camera, pixel_ndc
 from lmv_cli.core.synth.primitives import intersect
 from lmv_cli.core.synth.shading import Lighting, composite, lighting, shade_opaque, shade_translucent, sky_radiance
 from lmv_cli.core.synth.trace import Posed, gather, nearest, pose, stencils
-from lmv_cli.core.synth.world import World
+from lmv_cli.core.synth.world import SynthScene
 
 FPS = 60
 FAR_CM = 0.3 * SKY_DEPTH_CM
@@ -36,7 +36,7 @@ _PLANES = ("no_st", "st_color", "st_alpha", "sky", "base", "mrs", "nov_spec", "v
 class FrameSetup:
     """Everything the rays of one frame share."""
 
-    scene: World
+    scene: SynthScene
     cam: Camera
     cam_prev: Camera
     opaque: list[Posed]
@@ -47,7 +47,7 @@ class FrameSetup:
     pixel_angle: float  # cm covered by one pixel per cm of planar depth
 
 
-def render_frame(scene: World, k: int, width: int, height: int) -> dict[str, np.ndarray]:
+def render_frame(scene: SynthScene, k: int, width: int, height: int) -> dict[str, np.ndarray]:
     """Render export frame k (time k/60 s) → {folder: (4, H, W) float32 RGBA} for all 11 folders,
     plus "STColor" (the premultiplied translucency, which UE does not export)."""
     frame = prepare(scene, k, width, height)
@@ -62,7 +62,7 @@ def render_frame(scene: World, k: int, width: int, height: int) -> dict[str, np.
     return _assemble(planes, height, width)
 
 
-def prepare(scene: World, k: int, width: int, height: int) -> FrameSetup:
+def prepare(scene: SynthScene, k: int, width: int, height: int) -> FrameSetup:
     """Cameras, object poses and lights of frame k and of the frame before it (t − 1/60)."""
     t, t_prev = k / FPS, (k - 1) / FPS
     opaque = tuple(o for o in scene.objects if not o.material.translucent)

@@ -21,7 +21,7 @@ from lmv_cli.core.synth.materials import Material, Pattern
 from lmv_cli.core.synth.motion import Motion, Path3, still
 from lmv_cli.core.synth.primitives import Shape
 from lmv_cli.core.synth.props import Builder
-from lmv_cli.core.synth.world import PointLight, World, Sun
+from lmv_cli.core.synth.world import PointLight, SynthScene, Sun
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ SCENES: dict[str, SceneSpec] = {
 """Scene name → spec, in the order `--scene all` renders them."""
 
 
-def build_scene(name: str, seed: int, *, static_shading: bool = False) -> World:
+def build_scene(name: str, seed: int, *, static_shading: bool = False) -> SynthScene:
     """Build the named scene for a seed (deterministic). Raises `ConfigError` for an unknown name."""
     spec = SCENES.get(name)
     if spec is None:
@@ -195,4 +195,4 @@ def build_scene(name: str, seed: int, *, static_shading: bool = False) -> World:
     b = Builder(np.random.default_rng([seed, zlib.crc32(name.encode())]))
     rig, sun, lights, ambient = spec.build(b)
     sky = props.sky(b)
-    return World(name, spec.description, rig, tuple(b.objects), sun, sky, lights, ambient, static_shading)
+    return SynthScene(name, spec.description, rig, tuple(b.objects), sun, sky, lights, ambient, static_shading)

@@ -14,7 +14,7 @@ import numpy as np
 
 from lmv_cli.core.synth.materials import Surface
 from lmv_cli.core.synth.trace import SHADOW_BIAS_CM, Posed, gather, nearest, occluded
-from lmv_cli.core.synth.world import World, Sky
+from lmv_cli.core.synth.world import Sky, SynthScene
 
 MIRROR_ROUGHNESS = 0.45
 """Below this roughness the specular environment is a traced reflection, blurred toward ambient."""
@@ -26,13 +26,13 @@ _SUN_COS_IN, _SUN_COS_OUT = math.cos(math.radians(1.6)), math.cos(math.radians(2
 class Lighting:
     """The scene's lights evaluated at one shading time."""
 
-    scene: World
+    scene: SynthScene
     sun_dir: np.ndarray  # (3,) unit, toward the sun
     points: tuple[tuple[np.ndarray, np.ndarray], ...]  # (position cm (3,), irradiance at 100 cm (3,))
     casters: list[Posed]  # opaque objects for shadow and reflection rays
 
 
-def lighting(scene: World, shading_t: float, casters: list[Posed]) -> Lighting:
+def lighting(scene: SynthScene, shading_t: float, casters: list[Posed]) -> Lighting:
     """Freeze the lights at `shading_t`."""
     points = tuple((pl.path.at(shading_t), np.asarray(pl.color, np.float64)) for pl in scene.lights)
     return Lighting(scene, scene.sun.direction(shading_t), points, casters)
@@ -58,7 +58,7 @@ def sky_radiance(sky: Sky, sun_dir: np.ndarray, d: np.ndarray) -> np.ndarray:
     return col + (25.0 * disc + glow)[:, None] * np.array([1.0, 0.92, 0.8])
 
 
-def ambient(scene: World, n: np.ndarray) -> np.ndarray:
+def ambient(scene: SynthScene, n: np.ndarray) -> np.ndarray:
     """Hemispherical sky light (N, 3) for unit normals n (N, 3)."""
     sky = scene.sky
     top = 0.5 * (np.asarray(sky.zenith) + np.asarray(sky.horizon))

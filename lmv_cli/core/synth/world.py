@@ -68,7 +68,7 @@ class Sky:
 
 
 @dataclass(frozen=True)
-class World:
+class SynthScene:
     """Everything needed to render any frame of one named scene."""
 
     name: str

@@ -18,6 +18,7 @@ states are belt and braces: restoring them makes any other code that draws rando
 from __future__ import annotations
 
 import random
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,6 @@ def keep_history(path: Path, history: Path, step: int, keep: int) -> None:
     try:
         target.hardlink_to(path)
     except OSError:
-        import shutil
-
         shutil.copyfile(path, target)
     for old in sorted(history.glob("checkpoint_*.pt"))[:-keep]:
         old.unlink(missing_ok=True)

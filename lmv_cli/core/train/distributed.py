@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
-from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.devices import pick_device
 
 
 @dataclass(frozen=True)
@@ -32,21 +33,6 @@ class World:
     @property
     def distributed(self) -> bool:
         return self.size > 1
-
-
-def pick_device(spec: str, local_rank: int) -> torch.device:
-    """`train.device` → a device: auto = this rank's GPU when CUDA is available, else the CPU."""
-    if spec == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"'train.device': not a device: {spec!r} (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"'train.device' is {spec!r} but CUDA is not available here")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
 
 
 def setup(device_spec: str) -> World:
@@ -74,8 +60,6 @@ def wrap(model: torch.nn.Module, world: World) -> torch.nn.Module:
     parameters are allowed: a step whose history is all rendered does not use the streaming cells."""
     if not world.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     ids = [world.device.index] if world.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 

@@ -39,12 +39,12 @@ from lmv_cli.core.metrics import psnr
 from lmv_cli.core.model.files import BEST, LAST, save_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
-from lmv_cli.core.train.distributed import World, barrier, gather, mean, wrap
+from lmv_cli.core.train.distributed import World, barrier, broadcast, gather, mean, wrap
 from lmv_cli.core.train.interrupt import deferred_interrupt
 from lmv_cli.core.train.logs import RunLog, preview_image
 from lmv_cli.core.train.rundir import RunDir
 from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs, sequence_rng
-from lmv_cli.core.train.state import Progress, Window
+from lmv_cli.core.train.state import Progress, RunningSums
 from lmv_cli.core.train.validate import MODEL, selection_psnr, validate
 
 OnEvent = Callable[[dict[str, Any]], None]
@@ -67,7 +67,7 @@ class Trainer:
         self.model_meta = model_meta or {}  # written into every model file's meta ("train_resolution")
         self.net = wrap(model, world)
         self.rollout = Rollout(self.net, reuse_encodings=False, convention=cfg.model.warp)
-        self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.flips, cfg.train.seed)
+        self.dataset = WindowDataset(index, cfg.data.crop, cfg.data.mirror, cfg.train.seed)
         self.batches = batches_per_epoch(len(index.windows), cfg.train.batch_size, world.size)
         if self.batches < 1:
             raise LmvError(f"{len(index.windows)} training window(s) make no full batch of train.batch_size "
@@ -78,7 +78,7 @@ class Trainer:
         self.order: torch.Tensor | None = None
         self.last_checkpoint = 0
         self.log = RunLog(run.log, run.writer) if world.main else None
-        self.window = Window()
+        self.sums = RunningSums()
         self._stop: Callable[[], bool] = lambda: False
 
     def _total_steps(self) -> int:
@@ -133,8 +133,8 @@ class Trainer:
                                              pin_memory=self.world.device.type == "cuda")
         waited = time.perf_counter()
         for keys, batch in zip(batches, loader, strict=True):
-            self.window.wait += time.perf_counter() - waited
-            self.window.windows += [i for _, i in keys]
+            self.sums.wait += time.perf_counter() - waited
+            self.sums.windows += [i for _, i in keys]
             p.batch += 1  # counted first: an interrupted sequence is not repeated
             self._sequence(load_batch(batch, self.world.device))
             if p.step >= self.total:
@@ -198,17 +198,17 @@ class Trainer:
     # ---- bookkeeping -------------------------------------------------------------------------------
 
     def _account(self, loss, terms, outputs, targets, lr: float) -> None:
-        w = self.window
+        w = self.sums
         w.steps += 1
         w.loss += float(loss.detach())
         w.psnr += float(psnr(outputs.color.detach().float(), targets.scene_color).mean())
         for name, value in terms.items():
             w.terms[name] = w.terms.get(name, 0.0) + float(value.detach())
         if self.progress.step % self.cfg.train.log_every == 0 or self.progress.step == self.total:
-            self._log_window(lr)
+            self._log_sums(lr)
 
-    def _log_window(self, lr: float) -> None:
-        w, p = self.window, self.progress
+    def _log_sums(self, lr: float) -> None:
+        w, p = self.sums, self.progress
         seconds = time.perf_counter() - w.start
         samples = w.steps * self.cfg.train.batch_size * self.world.size
         record = {
@@ -218,7 +218,7 @@ class Trainer:
             "samples_per_s": samples / seconds, "data_wait": w.wait / seconds, "world_size": self.world.size,
             "windows_by_rank": gather(w.windows, self.world), "time": time.time(),
         }
-        self.window = Window()
+        self.sums = RunningSums()
         self._emit(record)
 
     def _validate(self) -> None:
@@ -289,6 +289,4 @@ class Trainer:
 
 
 def _broadcast_pair(a, b, world: World):
-    from lmv_cli.core.train.distributed import broadcast
-
     return broadcast((a, b), world)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import torch
 
+from lmv_cli.core.compat import data_signature
 from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.model.build import build_model
+from lmv_cli.core.store import open_store
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
 from lmv_cli.core.train.loop import OnEvent, Trainer
@@ -84,10 +87,6 @@ def resume(path: str | Path, epochs: int | None = None, steps: int | None = None
 
 def _trainer(cfg: Config, index: DataIndex, run: RunDir, world: World, on_event: OnEvent | None,
              payload: dict | None = None) -> Trainer:
-    from lmv_cli.core.evaluate import data_signature
-    from lmv_cli.core.model.build import build_model
-    from lmv_cli.core.store import open_store
-
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)

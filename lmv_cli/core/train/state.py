@@ -1,4 +1,4 @@
-"""Where a run stands (`Progress`, saved in checkpoints) and the running sums between two log lines."""
+"""Where a run stands (`Progress`, saved in checkpoints) and the `RunningSums` between two log lines."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Progress:
 
 
 @dataclass
-class Window:
+class RunningSums:
     """Running sums between two log lines."""
 
     start: float = field(default_factory=time.perf_counter)

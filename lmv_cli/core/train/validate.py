@@ -9,6 +9,7 @@ import torch
 
 from lmv_cli.core.data.index import SceneRef
 from lmv_cli.core.evaluate import OVERALL, evaluate_scene, summarize
+from lmv_cli.core.store import open_store
 
 VAL_N = (1, 2)
 """Predicted frames per rendered frame that validation reports."""
@@ -25,8 +26,6 @@ def validate(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Score `model` on every validation scene: {"n1": {method: {psnr, ssim}}, "n2": …} over all their
     predicted frames; `frames` limits each scene to its first frames. `preview` sees one frame per N."""
-    from lmv_cli.core.store import open_store
-
     result = {}
     for n in VAL_N:
         records = []

@@ -7,7 +7,7 @@ after changing `lmv_cli/core/schema.py` or `spec.py`, and `--check ue4/` to veri
 """
 
 from lmv_cli.core.ue4.check import check_ue4_consistency, generated_files, write_ue4_files
-from lmv_cli.core.ue4.render import REGENERATE
+from lmv_cli.core.ue4.generate import REGENERATE
 from lmv_cli.core.ue4.spec import CaptureSpec, MaterialGraph, Node, capture_specs
 
 __all__ = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lmv_cli.core.schema import BUFFERS, Buffer
 from lmv_cli.core.ue4.docs import CHANNEL_HEADER, materials_doc
-from lmv_cli.core.ue4.render import (
+from lmv_cli.core.ue4.generate import (
     CAPTURE_ITEMS,
     MATERIALS_DOC,
     MATERIALS_JSON,

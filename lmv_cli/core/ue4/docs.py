@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lmv_cli.core.schema import SKY_DEPTH_CM, Buffer
-from lmv_cli.core.ue4.render import REGENERATE, paired
+from lmv_cli.core.ue4.generate import REGENERATE, paired
 from lmv_cli.core.ue4.spec import MATERIAL_ROOT, CaptureSpec, Enum, MaterialGraph, Node
 
 CHANNEL_HEADER = "| channel | fed by | meaning | unit |"

@@ -4,7 +4,7 @@ One `CaptureSpec` per schema buffer (`lmv_cli.core.schema.BUFFERS`, matched by f
 post-process material is applied and its node graph, whether only the sky actors are rendered, whether
 anti-aliasing applies, and what feeds each EXR channel. The files under `ue4/` (capture items, the C++
 buffer table, the material graphs for the editor script, the material documentation) are generated
-from these specs plus the schema by `lmv_cli.core.ue4.render`; `lmv_cli.core.ue4.check` verifies that
+from these specs plus the schema by `lmv_cli.core.ue4.generate`; `lmv_cli.core.ue4.check` verifies that
 the committed files still agree with both.
 
 Corrections against the original materials (docs/capture.md#the-original-capture-code): SceneColor and SkyColor are raw

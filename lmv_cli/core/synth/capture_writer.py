@@ -23,7 +23,7 @@ from lmv_cli.core.schema import BUFFERS, FRAME_NAME, SKY_DEPTH_CM, frame_path_na
 from lmv_cli.core.synth.camera import camera_record
 from lmv_cli.core.synth.render import FPS, render_frame
 from lmv_cli.core.synth.scenes import SCENES, build_scene
-from lmv_cli.core.synth.world import World
+from lmv_cli.core.synth.world import SynthScene
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,18 @@ def resolve_scenes(names: Sequence[str]) -> list[str]:
 
 
 def check_options(frames: int, size: tuple[int, int], seed: int) -> None:
-    """Raise `ConfigError` for a frame count, size or seed `synth_export` cannot honour."""
+    """Raise `ConfigError` for a frame count, size or seed `write_capture` cannot honour."""
     if not 2 <= frames <= MAX_FRAMES:
-        raise ConfigError(f"--frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}")
+        raise ConfigError(f"frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}",
+                          key="frames")
     w, h = size
     if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
-        raise ConfigError(f"--size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}")
+        raise ConfigError(f"size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}", key="size")
     if not 0 <= seed < 2**63:
-        raise ConfigError(f"--seed must be a non-negative integer below 2**63, got {seed}")
+        raise ConfigError(f"seed must be a non-negative integer below 2**63, got {seed}", key="seed")
 
 
-def synth_export(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
+def write_capture(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
                  seed: int = 0, workers: int = 0, progress: ProgressFn | None = None) -> list[Path]:
     """Render the named scenes (`all` allowed) and write each to `<out>/<scene>` in the UE4 export
     layout; deterministic for a seed (whatever `workers`: frames are independent). `workers`: frame
@@ -80,7 +81,7 @@ def synth_export(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tu
     return written
 
 
-def write_scene(scene: World, folder: Path, *, frames: int, size: tuple[int, int], seed: int, workers: int = 1,
+def write_scene(scene: SynthScene, folder: Path, *, frames: int, size: tuple[int, int], seed: int, workers: int = 1,
                 progress: ProgressFn | None = None) -> None:
     """Render `frames` frames of a built scene into `folder` (11 buffer folders + `camera.json`)."""
     try:
@@ -106,14 +107,14 @@ def write_scene(scene: World, folder: Path, *, frames: int, size: tuple[int, int
     log.info("wrote %d frames of %s (%dx%d) to %s", frames, scene.name, *size, folder)
 
 
-def write_frame(scene: World, folder: Path, k: int, size: tuple[int, int]) -> None:
+def write_frame(scene: SynthScene, folder: Path, k: int, size: tuple[int, int]) -> None:
     """Render frame k and write its 11 buffers (RGBA float32, ZIP, atomic)."""
     buffers = render_frame(scene, k, *size)
     for b in BUFFERS:
         exr.write_rgba(folder / b.folder / frame_path_name(k), buffers[b.folder])
 
 
-def camera_json(scene: World, *, frames: int, size: tuple[int, int], seed: int) -> dict:
+def camera_json(scene: SynthScene, *, frames: int, size: tuple[int, int], seed: int) -> dict:
     """Metadata UE does not write, in the format of the Blender captures' `camera.json`: per-frame
     camera matrices, the camera of the frame before frame 0, conventions and the stencil map."""
     w, h = size

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.model.fsnet import FSNet
-from lmv_cli.core.model.interface import HISTORY_FRAMES, NetInputs, NetOutputs
+from lmv_cli.core.model.interface import NetInputs, NetOutputs
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, state_channels
 from lmv_cli.core.model.padding import pad_inputs
 from lmv_cli.core.model.streaming import StreamedFeatures, StreamState
@@ -59,4 +60,4 @@ def outputs_from_flat(
     stream = StreamedFeatures(tuple(decoder), tuple(gbuffer))
     outputs = NetOutputs(**crop, stream=stream)
     streams = (state or StreamState()).streams
-    return outputs, StreamState(streams, (None,) * HISTORY_FRAMES).push(stream)
+    return outputs, StreamState(streams, (None,) * HISTORY_SLOTS).push(stream)

@@ -12,6 +12,7 @@ the PyTorch step on inputs of another size than the export size (`validate_onnx`
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import warnings
@@ -19,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.export import Dim
 
-from lmv_cli.core.errors import LmvError
+from lmv_cli.core.config import HISTORY_SLOTS
+from lmv_cli.core.errors import InputError, LmvError
+from lmv_cli.core.evaluate import read_frame
 from lmv_cli.core.model.fsnet import FSNet
-from lmv_cli.core.model.interface import HISTORY_FRAMES
+from lmv_cli.core.model.onnx_flat import flat_inputs
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep, state_channels
+from lmv_cli.core.rollout import Rollout
+from lmv_cli.core.store.reader import open_store
 
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-3
@@ -157,8 +163,6 @@ def _expm1_symbolic(g, x):
 def _dynamic_shapes(multiple: int) -> dict[str, dict[int, object] | None]:
     """H = m·h, W = m·w for the frame tensors (m = the network's padding multiple, 16 at its own
     resolution); the streamed state at 1/2, 1/4, 1/8 of the network's resolution is 16/2^l·h."""
-    from torch.export import Dim
-
     h, w = Dim("h16", min=1, max=512), Dim("w16", min=1, max=512)
     shapes: dict[str, dict[int, object] | None] = {name: {2: multiple * h, 3: multiple * w} for name in INPUT_NAMES}
     shapes["stream_valid"] = None
@@ -200,15 +204,9 @@ def store_inputs(
     """Flat inputs for predicting frame `frame` of a real store scene (default: the first scene, frame
     4), with frame t−1 predicted by the PyTorch step first, so the streamed state is exercised too.
     Returns (inputs, scene name, frame)."""
-    from lmv_cli.core.errors import InputError
-    from lmv_cli.core.evaluate import read_frame
-    from lmv_cli.core.infer.flat import flat_inputs
-    from lmv_cli.core.rollout import Rollout
-    from lmv_cli.core.store.reader import open_store
-
     store = open_store(store_path)
     scene = store.scene(scene_name) if scene_name else next(iter(store))
-    first = HISTORY_FRAMES + 1  # three rendered history frames, then t−1 predicted
+    first = HISTORY_SLOTS + 1  # three rendered history frames, then t−1 predicted
     t = first if frame is None else frame
     if not first <= t < scene.frames:
         raise InputError(f"scene {scene.name}: frame {t} out of range (needs {first} <= frame < {scene.frames})",
@@ -237,8 +235,6 @@ def ort_session(path: str | Path, threads: int = 0):
 
 def _require(module: str, what: str):
     """Import an optional dependency or raise `ExportError` naming the extra to install."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -3,7 +3,7 @@ validate in onnxruntime at several frame sizes, and only then rename it to OUT (
 
 The graph takes H and W that are multiples of `net.pad_multiple` (16 at the network's resolution: 16
 for `fsnet`/`fsnet_small`, 32 for `fsnet_lite`, whose network runs at half resolution); an engine pads
-its frames to that (replicate, motion vectors rescaled, as `padding.pad_inputs` and `infer.flat` do)
+its frames to that (replicate, motion vectors rescaled, as `padding.pad_inputs` and `model.onnx_flat` do)
 and crops the outputs. The validation follows that contract at frame sizes that are not multiples of
 32 (`CHECK_FRAMES`): each is padded to the graph's multiple, so every check also runs the graph at
 another size than the export size (a silently fixed-size graph cannot pass).
@@ -16,7 +16,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmv_cli.core.export import DEFAULT_OPSET, ExportError, Validation
+from lmv_cli.core.model.files import load_model, resolve_model
+from lmv_cli.core.model.padding import padded_size
+from lmv_cli.core.onnx_export import (
+    DEFAULT_OPSET,
+    ExportError,
+    Validation,
+    example_inputs,
+    export_onnx,
+    store_inputs,
+    validate_onnx,
+)
+from lmv_cli.core.store.reader import open_store
 
 CHECK_FRAMES: tuple[tuple[int, int], ...] = ((180, 320), (100, 148), (90, 162))
 """Frame sizes (H, W) the graph is checked at, none a multiple of 32 (odd and even, wide and narrow)."""
@@ -76,15 +87,11 @@ def export_model(
     given) and renamed to `out` only when every check passes: a failure leaves nothing behind and is
     an `ExportError` (an unwritable `out` too, before the model is loaded).
     """
-    from lmv_cli.core.model.files import load_model, resolve_model
-
     out = check_output(out)
     model_path = resolve_model(model)
     net, cfg, _ = load_model(model_path)
     tmp = _temp_beside(out)
     try:
-        from lmv_cli.core.export import export_onnx
-
         export_onnx(net, tmp, opset=opset, exporter=exporter)
         checks = _validate(net, tmp, check_frames, store, scene, frame)
         bad = [c for c in checks if not c.validation.ok]
@@ -116,9 +123,6 @@ def _temp_beside(out: Path) -> Path:
 def _validate(net, graph: Path, frames, store, scene, frame) -> list[Check]:
     """onnxruntime versus PyTorch at each frame size (padded to the graph's multiple; seeds 1, 2, …) and
     on the store frame."""
-    from lmv_cli.core.export import example_inputs, store_inputs, validate_onnx
-    from lmv_cli.core.model.padding import padded_size
-
     checks = []
     if not frames and store is None:
         raise ExportError("no check: give at least one frame size to validate the graph at")
@@ -126,8 +130,6 @@ def _validate(net, graph: Path, frames, store, scene, frame) -> list[Check]:
         inputs = example_inputs(net, padded_size(h, w, net.pad_multiple), seed=seed)
         checks.append(Check("random inputs", (h, w), validate_onnx(net, graph, inputs)))
     if store is not None:
-        from lmv_cli.core.store.reader import open_store
-
         inputs, name, t = store_inputs(net, store, scene, frame)
         found = open_store(store).scene(name)
         checks.append(Check(f"{store} scene {name} frame {t}", (found.height, found.width),
