@@ -77,7 +77,8 @@ def network_seconds(store: Path, model: str) -> float:
     import torch
 
     from lmv_cli.core.evaluate import read_frame
-    from lmv_cli.core.infer.models import load_models, pick_device
+    from lmv_cli.core.devices import pick_device
+    from lmv_cli.core.infer.models import load_models
     from lmv_cli.core.rollout import Rollout, rp_schedule
     from lmv_cli.core.store import open_store
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.distributed
 
-from lmv_cli.core.errors import ConfigError
+from lmv_cli.core.devices import pick_device
+from lmv_cli.core.errors import ConfigError, DeviceError
 from lmv_cli.core.train import distributed as dist
 from lmv_cli.core.train.distributed import World
 
@@ -34,7 +35,7 @@ def group(tmp_path):
 @no_cuda
 @pytest.mark.parametrize("spec", ["auto", "cpu"])
 def test_without_cuda_auto_and_cpu_pick_the_cpu(spec):
-    assert dist.pick_device(spec, 3) == torch.device("cpu")
+    assert pick_device(spec, 3) == torch.device("cpu")
 
 
 @pytest.mark.parametrize(("spec", "device"), [("auto", "cuda:3"), ("cuda", "cuda:3"), ("cuda:1", "cuda:1"),
@@ -42,19 +43,19 @@ def test_without_cuda_auto_and_cpu_pick_the_cpu(spec):
 def test_with_cuda_a_rank_takes_its_own_gpu_unless_told_which(monkeypatch, spec, device):
     # no GPU here: only the availability CUDA reports is simulated, no device is touched
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert dist.pick_device(spec, 3) == torch.device(device)
+    assert pick_device(spec, 3) == torch.device(device)
 
 
 def test_a_spec_that_is_no_device_is_named_with_the_choices():
-    with pytest.raises(ConfigError, match=r"train\.device.*'gpu0'.*auto, cpu, cuda, cuda:N"):
-        dist.pick_device("gpu0", 0)
+    with pytest.raises(DeviceError, match=r"'gpu0'.*auto, cpu, cuda, cuda:N"):
+        pick_device("gpu0", 0)
 
 
 @no_cuda
 @pytest.mark.parametrize("spec", ["cuda", "cuda:1"])
 def test_cuda_without_cuda_is_refused_naming_the_spec(spec):
-    with pytest.raises(ConfigError, match=rf"train\.device.*'{spec}'.*CUDA is not available"):
-        dist.pick_device(spec, 0)
+    with pytest.raises(DeviceError, match=rf"'{spec}'.*CUDA is not available"):
+        pick_device(spec, 0)
 
 
 @no_cuda

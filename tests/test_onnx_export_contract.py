@@ -11,9 +11,9 @@ import onnx
 import pytest
 import torch
 
-from lmv_cli.core import export as ex
+from lmv_cli.core import onnx_export as ex
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.export import ExportError, Validation
+from lmv_cli.core.onnx_export import ExportError, Validation
 from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep
 

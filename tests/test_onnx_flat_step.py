@@ -6,7 +6,7 @@ layout, the merged-MV split, the slot colours, the per-slot state blocks at thei
 state.
 
 Tiny: `FSNet(**PRESETS["fsnet_small"])` at 16x16 with random weights, the reference computed by
-`FSNet.step` from `NetInputs` and a `StreamState` built here by hand (not through `infer.flat`)."""
+`FSNet.step` from `NetInputs` and a `StreamState` built here by hand (not through `model.onnx_flat`)."""
 
 from __future__ import annotations
 

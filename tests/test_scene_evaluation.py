@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from lmv_cli.core import baselines
+from lmv_cli.core import compat
 from lmv_cli.core import evaluate as ev
 from lmv_cli.core.errors import CheckpointError, InputError
 from lmv_cli.core.evaluate import FrameRecord, Summary
@@ -299,7 +300,7 @@ def _store(channels=None, **attrs):
 
 
 def test_data_signature():
-    sig = ev.data_signature(_store())
+    sig = compat.data_signature(_store())
     assert sig == {"format_version": 2, "channels": FRAME_CHANNELS,
                    "conversions": {"brdf_floor": 0.01, "lut": "abc"}}
     assert list(sig["channels"]) == list(FRAME_CHANNELS)
@@ -307,26 +308,26 @@ def test_data_signature():
 
 def test_data_signature_of_partial_attrs():
     none = dict.fromkeys(FRAME_CHANNELS)
-    assert ev.data_signature(SimpleNamespace(attrs={})) == {"format_version": None, "channels": none,
+    assert compat.data_signature(SimpleNamespace(attrs={})) == {"format_version": None, "channels": none,
                                                             "conversions": {}}
-    assert ev.data_signature(SimpleNamespace(attrs={"layout": {}}))["channels"] == none
+    assert compat.data_signature(SimpleNamespace(attrs={"layout": {}}))["channels"] == none
     partial = SimpleNamespace(attrs={"layout": {"buffers": {"depth": {"channels": 1}, "st_alpha": {}}}})
-    assert ev.data_signature(partial)["channels"] == {**none, "depth": 1}
+    assert compat.data_signature(partial)["channels"] == {**none, "depth": 1}
 
 
 def _refusal(model, meta, store, path="m/tiny.pt") -> str:
     with pytest.raises(CheckpointError) as e:
-        ev.check_model_store(model, meta, store, path)
+        compat.check_model_store(model, meta, store, path)
     assert e.value.path == Path(path)
     return e.value.message
 
 
 def test_check_model_store_agrees():
-    store, sig = _store(), ev.data_signature(_store())
+    store, sig = _store(), compat.data_signature(_store())
     for model in (object(), SimpleNamespace(gbuffer_channels=6)):
         for meta in ({}, {"data": sig}, {"data": "old"}, {"data": {}}, {"data": {"format_version": 2}},
                      {"data": {"conversions": {"lut": "abc", "brdf_floor": 0.01}}}, {"other": 1}):
-            assert ev.check_model_store(model, meta, store, "m.pt") is None
+            assert compat.check_model_store(model, meta, store, "m.pt") is None
 
 
 def test_check_model_store_channels():

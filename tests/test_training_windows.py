@@ -41,7 +41,7 @@ H, W = 32, 48
 
 def data(store: Path, **kw) -> DataConfig:
     base = dict(stores=(str(store),), val_scenes=("translucency",), sequence_length=3, crop=None, window_stride=2,
-                flips=False)
+                mirror=False)
     return DataConfig(**{**base, **kw})
 
 
@@ -145,7 +145,7 @@ def test_cropped_motion_vectors_are_scaled_per_axis_and_stay_float32(eval_store)
 
 
 def test_flips_are_two_fair_independent_coins_that_also_negate_motion(eval_store):
-    index = build_index(data(eval_store, flips=True))
+    index = build_index(data(eval_store, mirror=True))
     ds = WindowDataset(index, None, True, seed=0)
     raw = raw_window(eval_store, 0, 6)
     assert (raw["motion_vector"][:, 0] != 0).any() and (raw["motion_vector"][:, 1] != 0).any()  # both MV components move

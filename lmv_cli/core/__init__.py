@@ -13,6 +13,5 @@ LAZY_IMPORTS = {
     "flip_evaluator": "extra [metrics]: the FLIP metric, opt-in (metrics.py)",
     "torch.utils.tensorboard": "optional: TensorBoard logs when tensorboard is installed (train/logs.py)",
     "zarr": "store/layout.py: pack's worker processes import layout and must not load zarr (its event-loop thread)",
-    "PIL": "infer/images.py still imports Pillow per function (owned by another change; move it up after merging)",
 }
 """Module → why it is imported inside a function (tests/test_architecture.py fails on any other)."""

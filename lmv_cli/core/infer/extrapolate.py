@@ -22,7 +22,8 @@ from lmv_cli.core.evaluate import FrameRecord, Summary, evaluate_scene, frame_ra
 from lmv_cli.core.infer import reports
 from lmv_cli.core.infer.background import BackgroundWriter
 from lmv_cli.core.infer.memory import pin_mmap_threshold
-from lmv_cli.core.infer.models import load_models, pick_device, select_scenes
+from lmv_cli.core.devices import pick_device
+from lmv_cli.core.infer.models import load_models, select_scenes
 from lmv_cli.core.infer.outdir import OutputFolder
 from lmv_cli.core.infer.plot import psnr_plot
 from lmv_cli.core.infer.video import DEFAULT_FPS, VideoWriter, video_available

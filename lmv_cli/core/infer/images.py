@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 import torch
 
 from lmv_cli.core.color import aces, srgb_encode
@@ -48,8 +49,6 @@ def error_heat(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an 8-bit (H, W, 3) image as PNG; `LmvError` naming the file when it cannot be written."""
-    from PIL import Image
-
     path = Path(path)
     try:
         Image.fromarray(np.ascontiguousarray(image), "RGB").save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -70,8 +69,6 @@ def side_by_side(tiles: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
 
 def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Sequence[str], gap: int = 2) -> np.ndarray:
     """Rows of equally sized tiles under a header of column names; each row captioned (e.g. its frame)."""
-    from PIL import Image, ImageDraw
-
     if not rows:
         raise LmvError("contact sheet: no frames to show")
     factor = -(-MIN_TILE_WIDTH // rows[0][1][0].shape[1])  # ceil
@@ -101,8 +98,6 @@ def region_overlay(image: np.ndarray, labels: np.ndarray, colors: Sequence[tuple
 
 def legend(width: int, entries: Sequence[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
     """A (LABEL_HEIGHT + 4, width, 3) strip: a colour swatch and the name of each entry, left to right."""
-    from PIL import Image, ImageDraw
-
     strip = Image.new("RGB", (width, LABEL_HEIGHT + 4), (32, 32, 32))
     draw = ImageDraw.Draw(strip)
     x = 2

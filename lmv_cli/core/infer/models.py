@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 from lmv_cli.core.compat import check_model_store
-from lmv_cli.core.devices import pick_device  # noqa: F401  re-exported until infer/extrapolate.py imports core.devices
 from lmv_cli.core.errors import LmvWarning
 from lmv_cli.core.evaluate import BASELINES
 from lmv_cli.core.infer.backends import prepare

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.infer.images import preview, side_by_side
@@ -62,8 +63,6 @@ def reduce(color: torch.Tensor, factor: int) -> torch.Tensor:
 def compose(tiles: list[np.ndarray], tag: str, band: int) -> np.ndarray:
     """One video frame: (h, w, 3) uint8 tiles side by side under a `band`-px label band holding the
     column names and, at the right of the first column, `tag`."""
-    from PIL import Image, ImageDraw, ImageFont
-
     row = side_by_side(tiles, GAP)
     canvas = Image.new("RGB", (row.shape[1], band + row.shape[0]), (16, 16, 16))
     canvas.paste(Image.fromarray(row, "RGB"), (0, band))
