@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_infer import vm_hwm_kib
+
 SCENE = "orbit"
 SEED = 7
 
@@ -37,13 +39,13 @@ SEED = 7
 def make_stores(root: Path, size: tuple[int, int], counts: list[int]) -> dict[int, Path]:
     """Frame count → packed store of the synth scene at `size` (made once, kept in `root`)."""
     from lmv_cli.core.store import pack
-    from lmv_cli.core.synth import synth_export
+    from lmv_cli.core.synth import write_capture
 
     w, h = size
     folder = root / f"{w}x{h}"
     export = folder / "export"
     if not (export / SCENE / "camera.json").is_file():
-        synth_export(export, [SCENE], frames=max(counts), size=size, seed=SEED, workers=0)
+        write_capture(export, [SCENE], frames=max(counts), size=size, seed=SEED, workers=0)
     stores = {}
     for count in counts:
         store = folder / f"f{count}.zarr"
@@ -105,22 +107,13 @@ def timed_child(command: list[str]) -> tuple[float, int]:
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, text=True)
         peak = 0
         while child.poll() is None:
-            peak = max(peak, _vm_hwm_kib(child.pid))
+            peak = max(peak, vm_hwm_kib(child.pid))
             time.sleep(0.1)
         wall = time.perf_counter() - start
         if child.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}): {err.read().strip()[-500:]}")
     return wall, peak
-
-
-def _vm_hwm_kib(pid: int) -> int:
-    """Peak resident set size (KiB) of a running process, 0 where /proc is not available."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
-    except (OSError, ValueError):
-        return 0
 
 
 def command_seconds(kind: str, store: Path, model: str, scratch: Path, reps: int) -> tuple[float, int]:

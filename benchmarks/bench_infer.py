@@ -229,7 +229,7 @@ def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str], model:
             child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
             peak = 0
             while child.poll() is None:
-                peak = max(peak, _vm_hwm_kib(child.pid))
+                peak = max(peak, vm_hwm_kib(child.pid))
                 time.sleep(0.2)
             wall = time.perf_counter() - start
             out.seek(0), err.seek(0)
@@ -243,7 +243,7 @@ def end_to_end(net: FSNet, preset: str, store_path: str, args: list[str], model:
           f"peak RSS {peak / 1024 / 1024:.2f} GiB\n  {last}")
 
 
-def _vm_hwm_kib(pid: int) -> int:
+def vm_hwm_kib(pid: int) -> int:
     """Peak resident set size (KiB) of a running process, 0 where /proc is not available."""
     try:
         with open(f"/proc/{pid}/status") as status:

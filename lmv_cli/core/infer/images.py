@@ -67,6 +67,16 @@ def side_by_side(tiles: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def caption(image: np.ndarray, text: str) -> np.ndarray:
+    """`image` (H, W, 3) uint8 with `text` drawn in its top-left corner, white on a dark box."""
+    canvas = Image.fromarray(np.ascontiguousarray(image), "RGB")
+    draw = ImageDraw.Draw(canvas)
+    box = draw.textbbox((2, 1), text)
+    draw.rectangle((0, 0, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
+    draw.text((2, 1), text, fill=(255, 255, 255))
+    return np.asarray(canvas)
+
+
 def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Sequence[str], gap: int = 2) -> np.ndarray:
     """Rows of equally sized tiles under a header of column names; each row captioned (e.g. its frame)."""
     if not rows:
