@@ -1,4 +1,4 @@
-"""The network's working resolution and the unit of its learned flows (issue 21).
+"""The network's working resolution and the unit of its learned flows (docs/model.md#flow-units-and-working-resolution).
 
 Working resolution. A network with `downscale = k > 1` runs on k×k means of its inputs, while every warp
 and the composition stay at full resolution (`FSNet._upsample`). With a `working_height` (the height of

@@ -1,4 +1,4 @@
-"""What a model file written by training records about the data it learned from (issue 21)."""
+"""What a model file written by training records about the data it learned from (docs/model.md#flow-units-and-working-resolution)."""
 
 from __future__ import annotations
 
