@@ -205,6 +205,14 @@ def assemble_targets(frame: Frame) -> Targets:
     )
 
 
+def final_color(frame: Frame) -> torch.Tensor:
+    """A rendered frame's final colour recomposed from its layers, float32: no_st · st_alpha + st_color
+    (docs/store.md#derived-buffers), each clamped like the original loader. Reads scene_color_no_st,
+    st_color and st_alpha only."""
+    return (frame["scene_color_no_st"].float().clamp(min=0) * frame["st_alpha"].float().clamp(0, 1)
+            + frame["st_color"].float().clamp(min=0))
+
+
 def rendered_layers(frame: Frame) -> NetOutputs:
     """A rendered frame's layers as a `NetOutputs` without flows, float32, clamped like the original
     loader (docs/model.md#network-inputs): final colour recomposed as no_st · st_alpha + st_color (docs/store.md#derived-buffers), light

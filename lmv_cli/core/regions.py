@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from lmv_cli.core.baselines import warp
 from lmv_cli.core.color import aces
-from lmv_cli.core.inputs import Frame, merged_motion_vectors, rendered_layers
+from lmv_cli.core.inputs import Frame, final_color, merged_motion_vectors, rendered_layers
 from lmv_cli.core.metrics import psnr_of_mse
 from lmv_cli.core.model.warp import backward_warp
 
@@ -104,9 +104,7 @@ def _reproject(last: Frame, mv: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The last rendered frame gathered at p − mv (nearest, one `grid_sample` for everything): whether the
     point is inside it (B, 1, H, W) bool, its depth (B, 1, H, W) cm, and the per-channel min and max
     (B, 3, H, W) each, ACES, of its colour's 3×3 neighbourhood."""
-    colour = (last["scene_color_no_st"].float().clamp(min=0) * last["st_alpha"].float().clamp(0, 1)
-              + last["st_color"].float().clamp(min=0))  # the recomposed final colour (docs/store.md#derived-buffers)
-    lo, hi = _neighbourhood_range(aces(colour))
+    lo, hi = _neighbourhood_range(aces(final_color(last)))
     depth = last["depth"].float()
     stack = torch.cat([torch.ones_like(depth), depth, lo, hi], dim=1)
     moved = backward_warp(stack, mv, mode="nearest", padding="zeros")
