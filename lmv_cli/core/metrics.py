@@ -37,10 +37,9 @@ SSIM_BORDER = SSIM_WINDOW // 2
 LAYERS = {"": ("color", "scene_color"), "_no_st": ("color_no_st", "no_st"), "_st": ("st_color", "st_color")}
 """Metric-name suffix → (prediction field of `NetOutputs`, target field of `Targets`): the final colour,
 the no-translucency and the translucency-only layer (docs/evaluation.md#metrics)."""
-_TILE = 64
-"""Output columns per banded matrix product of the horizontal blur (fastest measured on CPU)."""
-STRIP_ROWS = 64
-"""Rows of one band of `score_methods` (temporaries of a few MB even at 1920x1080)."""
+STRIP_ROWS = 32
+"""Rows of one band of `score_methods`: its temporaries (a few MB even at 1920x1080) stay in cache
+(fastest of 16/32/64 in `benchmarks/bench_eval.py`)."""
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -72,42 +71,35 @@ def _check_ssim_size(x: torch.Tensor) -> None:
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """SSIM map (B, H−10, W−10), mean over channels, of images already in [0, 1]: x (B, C, H, W) and
     y (B or 1, C, H, W); a target of batch 1 is blurred once and shared by every prediction."""
+    if y.shape[0] == 1:
+        return _ssim_shared(x, y)
+    return torch.cat([_ssim_shared(xi[None], yi[None]) for xi, yi in zip(x, y)])
+
+
+def _ssim_shared(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`ssim_map` of M images x (M, C, H, W) against one y (1, C, H, W), all in one blur: the planes
+    y, y², x, x² and x·y are stacked and blurred together (y's once for every x)."""
+    m = x.shape[0]
     c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
-    mu_x, mu_y = gaussian_blur(x), gaussian_blur(y)
-    xx, yy, xy = gaussian_blur(x * x), gaussian_blur(y * y), gaussian_blur(x * y)
-    mu_xy = mu_x * mu_y
-    mu_xx, mu_yy = mu_x * mu_x, mu_y * mu_y
+    blurred = gaussian_blur(torch.cat([y, y * y, x, x * x, x * y]))  # (2 + 3M, C, H − 10, W − 10)
+    mu_y, yy, mu_x, xx, xy = blurred[:1], blurred[1:2], blurred[2:2 + m], blurred[2 + m:2 + 2 * m], blurred[2 + 2 * m:]
+    mu_xy, mu_xx, mu_yy = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
     cs = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
-    return (((2 * mu_xy + c1) / (mu_xx + mu_yy + c1)) * cs).mean(dim=1)
+    return ((2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs).mean(dim=1)
 
 
 def gaussian_blur(x: torch.Tensor) -> torch.Tensor:
-    """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10).
-
-    Vertically as 11 shifted, weighted row slices (contiguous rows: vectorises well); horizontally as
-    one matrix product per tile of `_TILE` output columns with a banded (TILE+10, TILE) matrix —
-    both several times faster on CPU than the grouped 1-D convolutions of pytorch_msssim."""
-    g = _window()
-    weights = g.tolist()
-    h = x.shape[-2] - (SSIM_WINDOW - 1)
-    rows = x[..., 0:h, :] * weights[0]
+    """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10), each pass
+    as 11 shifted, weighted slices accumulated in place (contiguous runs: vectorises well, and several
+    times faster on CPU than the grouped 1-D convolutions of pytorch_msssim)."""
+    h, w = x.shape[-2] - (SSIM_WINDOW - 1), x.shape[-1] - (SSIM_WINDOW - 1)
+    rows = x[..., 0:h, :] * _WEIGHTS[0]
     for i in range(1, SSIM_WINDOW):
-        rows.add_(x[..., i:i + h, :], alpha=weights[i])
-    return _blur_rows(rows, g)
-
-
-def _blur_rows(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Valid 1-D filtering of the last axis with `g` (11 taps) by banded matrix products."""
-    *lead, w = x.shape
-    out = w - (SSIM_WINDOW - 1)
-    tiles = -(-out // _TILE)
-    band = torch.zeros(_TILE + SSIM_WINDOW - 1, _TILE)
-    for j in range(_TILE):
-        band[j:j + SSIM_WINDOW, j] = g
-    band = band.to(device=x.device, dtype=x.dtype)
-    padded = F.pad(x, (0, tiles * _TILE + SSIM_WINDOW - 1 - w))
-    windows = padded.unfold(-1, _TILE + SSIM_WINDOW - 1, _TILE)  # (…, tiles, TILE + 10)
-    return (windows.reshape(-1, _TILE + SSIM_WINDOW - 1) @ band).reshape(*lead, tiles * _TILE)[..., :out]
+        rows.add_(x[..., i:i + h, :], alpha=_WEIGHTS[i])
+    out = rows[..., 0:w] * _WEIGHTS[0]
+    for i in range(1, SSIM_WINDOW):
+        out.add_(rows[..., i:i + w], alpha=_WEIGHTS[i])
+    return out
 
 
 def _window() -> torch.Tensor:
@@ -115,6 +107,9 @@ def _window() -> torch.Tensor:
     coords = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
     g = torch.exp(-(coords**2) / (2 * SSIM_SIGMA**2))
     return g / g.sum()
+
+
+_WEIGHTS = _window().tolist()
 
 
 @dataclass
