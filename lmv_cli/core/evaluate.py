@@ -23,7 +23,7 @@ from lmv_cli.core import baselines, regions as regions_
 from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.inputs import Targets, assemble_targets
+from lmv_cli.core.inputs import Targets, frame_layers, targets_of
 from lmv_cli.core.metrics import flip, frame_metrics, score_methods
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
@@ -38,9 +38,9 @@ FLIP_METRICS = ("flip_hdr", "flip_ldr")
 """ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
 OVERALL = "all"
 """Key of the summary over every scene."""
-KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", *baselines.LAYER_BUFFERS)
-"""What the baselines and the regions read of frames t−1…t−3 (the rollouts keep their own history):
-older frames are trimmed to these, which halves the frames held at once (0.6 GB less at 1920×1080)."""
+KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", "st_alpha")
+"""What the baselines and the regions read of frames t−1…t−3 besides their layers (kept apart, computed
+once per frame; the rollouts keep their own history): older frames are trimmed to these."""
 
 
 @dataclass
@@ -110,6 +110,7 @@ def evaluate_scene(
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
     recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
+    shown: list[NetOutputs] = []  # their `rendered_layers`, computed once per frame
     records, source, threshold = [], 0, None
     try:
         for model in models.values():
@@ -118,13 +119,14 @@ def evaluate_scene(
             for i, t in enumerate(range(first, stop)):
                 frame = read_frame(scene, t, device)
                 recent = [frame, *recent[:HISTORY_SLOTS]]
+                shown = [frame_layers(frame, str(t)), *shown[:HISTORY_SLOTS]]
                 source = source + 1 if schedule[i] else 0
-                targets = assemble_targets(frame)
-                outputs = _step(t, recent, source, rollouts, references)
+                targets = targets_of(frame, shown[0])
+                outputs = _step(t, recent, shown, source, rollouts, references)
                 if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
-                    threshold = regions_.noise_threshold(recent[1], recent[2])
+                    threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
                 record = _score(FrameRecord(scene.name, t, source > 0, source), outputs, targets, recent,
-                                threshold, flip_metrics)
+                                shown[source].color if source else None, threshold, flip_metrics)
                 records.append(record)
                 if on_frame is not None:
                     on_frame(record, outputs, targets)
@@ -148,9 +150,10 @@ def _check_names(models: Mapping[str, object], references: Mapping[str, object])
         raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
 
 
-def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: Mapping[str, Rollout],
-          references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
-    """Advance every rollout by frame t (`recent[0]`); when `source` > 0, every method's prediction of it."""
+def _step(t: int, recent: list[dict[str, torch.Tensor]], shown: list[NetOutputs], source: int,
+          rollouts: Mapping[str, Rollout], references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
+    """Advance every rollout by frame t (`recent[0]`, its layers `shown[0]`); when `source` > 0, every
+    method's prediction of it."""
     frame = recent[0]
     if source == 0:
         for rollout in rollouts.values():
@@ -161,21 +164,24 @@ def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: 
         outputs[name] = rollout.predict(frame)
         rollout.history.advance_predicted(frame, outputs[name])
     outputs.update({name: reference(t) for name, reference in references.items()})
-    outputs["warp"] = baselines.warp(recent, source)
-    outputs["repeat"] = baselines.repeat(recent, source)
+    outputs["warp"] = baselines.warp(recent, source, shown[source])
+    outputs["repeat"] = baselines.repeat(recent, source, shown[source])
     return outputs
 
 
 def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
-           recent: list[dict[str, torch.Tensor]], threshold: float | None, use_flip: bool) -> FrameRecord:
+           recent: list[dict[str, torch.Tensor]], last_color: torch.Tensor | None, threshold: float | None,
+           use_flip: bool) -> FrameRecord:
     """Fill `record` with every method's metrics (one vectorised pass, `metrics.score_methods`) and, when
-    `threshold` is set (regions on), the frame's regions and per-region sums; unchanged when not predicted."""
+    `threshold` is set (regions on), the frame's regions and per-region sums (`last_color`: the final
+    colour of the last rendered frame); unchanged when not predicted."""
     if not outputs:
         return record
     names = list(outputs)
     masks = None
     if threshold is not None:
-        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold)
+        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold,
+                                                     last_color)
         masks = regions_.region_masks(record.region_labels[0])
     scores = score_methods([outputs[m] for m in names], targets, masks)
     values = {k: v.tolist() for k, v in scores.values.items()}
