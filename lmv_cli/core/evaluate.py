@@ -24,7 +24,7 @@ from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets, frame_layers, targets_of
-from lmv_cli.core.metrics import flip, frame_metrics, score_methods
+from lmv_cli.core.metrics import METRIC_NAMES, flip, frame_metrics, score_methods
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.regions import RegionStats
@@ -32,8 +32,9 @@ from lmv_cli.core.rollout import Rollout, rp_schedule
 
 BASELINES = ("warp", "repeat")
 """Baselines every evaluation reports beside the models (docs/evaluation.md#baselines)."""
-METRICS = ("psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st")
-"""Metrics of every scored frame: all layers, no-translucency, translucency-only (`metrics.frame_metrics`)."""
+METRICS = METRIC_NAMES
+"""Metrics of every scored frame by default: psnr, ssim and the same of the no-translucency and the
+translucency-only layers (`metrics.score_methods`)."""
 FLIP_METRICS = ("flip_hdr", "flip_ldr")
 """ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
 OVERALL = "all"
@@ -90,6 +91,7 @@ def evaluate_scene(
     start: int = 0,
     end: int | None = None,
     flip_metrics: bool = False,
+    metrics: Sequence[str] = METRICS,
     regions: bool = False,
     references: Mapping[str, Reference] | None = None,
     on_frame: OnFrame | None = None,
@@ -99,7 +101,8 @@ def evaluate_scene(
     rendered frame, and score every model (already on `device`) and the baselines on each predicted frame.
 
     Models run in eval mode without gradient (their previous mode is restored afterwards), each through
-    its own `Rollout` with cached history encodings; `references` are scored beside them. With `regions`,
+    its own `Rollout` with cached history encodings; `references` are scored beside them. `metrics`: the
+    PSNR/SSIM names to compute (`METRICS`, all by default; fewer SSIMs cost less). With `regions`,
     every scored frame is also split into `regions.REGIONS` (computed once, shared by every method) and
     each method's squared error and SSIM summed per region. Returns one `FrameRecord` per frame walked.
     """
@@ -126,7 +129,7 @@ def evaluate_scene(
                 if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
                     threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
                 record = _score(FrameRecord(scene.name, t, source > 0, source), outputs, targets, recent,
-                                shown[source].color if source else None, threshold, flip_metrics)
+                                shown[source].color if source else None, threshold, metrics, flip_metrics)
                 records.append(record)
                 if on_frame is not None:
                     on_frame(record, outputs, targets)
@@ -171,7 +174,7 @@ def _step(t: int, recent: list[dict[str, torch.Tensor]], shown: list[NetOutputs]
 
 def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
            recent: list[dict[str, torch.Tensor]], last_color: torch.Tensor | None, threshold: float | None,
-           use_flip: bool) -> FrameRecord:
+           metrics: Sequence[str], use_flip: bool) -> FrameRecord:
     """Fill `record` with every method's metrics (one vectorised pass, `metrics.score_methods`) and, when
     `threshold` is set (regions on), the frame's regions and per-region sums (`last_color`: the final
     colour of the last rendered frame); unchanged when not predicted."""
@@ -183,9 +186,9 @@ def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targ
         record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold,
                                                      last_color)
         masks = regions_.region_masks(record.region_labels[0])
-    scores = score_methods([outputs[m] for m in names], targets, masks)
+    scores = score_methods([outputs[m] for m in names], targets, masks, metrics)
     values = {k: v.tolist() for k, v in scores.values.items()}
-    record.metrics = {m: {k: values[k][i] for k in METRICS} for i, m in enumerate(names)}
+    record.metrics = {m: {k: values[k][i] for k in metrics} for i, m in enumerate(names)}
     record.pixels = targets.scene_color.shape[-2] * targets.scene_color.shape[-1]
     if use_flip:
         for m in names:

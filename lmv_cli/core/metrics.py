@@ -37,6 +37,8 @@ SSIM_BORDER = SSIM_WINDOW // 2
 LAYERS = {"": ("color", "scene_color"), "_no_st": ("color_no_st", "no_st"), "_st": ("st_color", "st_color")}
 """Metric-name suffix → (prediction field of `NetOutputs`, target field of `Targets`): the final colour,
 the no-translucency and the translucency-only layer (docs/evaluation.md#metrics)."""
+METRIC_NAMES = tuple(f"{metric}{suffix}" for suffix in LAYERS for metric in ("psnr", "ssim"))
+"""Every metric `score_methods` can compute: psnr, ssim, psnr_no_st, ssim_no_st, psnr_st, ssim_st."""
 STRIP_ROWS = 32
 """Rows of one band of `score_methods`: its temporaries (a few MB even at 1920x1080) stay in cache
 (fastest of 16/32/64 in `benchmarks/bench_eval.py`)."""
@@ -123,9 +125,12 @@ class MethodScores:
     region_ssim_pixels: torch.Tensor | None  # (R,) of them ≥ `SSIM_BORDER` px from the image border
 
 
-def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.Tensor | None = None) -> MethodScores:
+def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.Tensor | None = None,
+                  metrics: Sequence[str] | None = None) -> MethodScores:
     """PSNR and SSIM of every layer (`LAYERS`) for M predictions of the same frame (each batch 1), in one
     vectorised pass: the predictions are stacked (M, 3, ·, W) and each target is tonemapped once.
+    `metrics` (names such as `psnr`, `ssim_no_st`; default all) limits the work to what is asked: a layer
+    without an SSIM asked for skips the blur, by far the largest cost.
 
     The frame is walked in bands of `STRIP_ROWS` rows (SSIM bands overlap by the window's 10 rows), so
     every temporary is a few MB and stays in cache whatever the frame size: at 1920x1080 this is several
@@ -136,24 +141,34 @@ def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.
     if b != 1:
         raise InputError(f"score_methods scores one frame at a time, got a batch of {b}")
     _check_ssim_size(targets.scene_color)
+    wanted = set(METRIC_NAMES if metrics is None else metrics)
+    unknown = wanted - set(METRIC_NAMES)
+    if unknown:
+        raise InputError(f"unknown metric(s) {', '.join(sorted(unknown))}; known: {', '.join(METRIC_NAMES)}")
     values: dict[str, torch.Tensor] = {}
     region = None
     with torch.no_grad():
         for suffix, (field, target_field) in LAYERS.items():
+            with_ssim = f"ssim{suffix}" in wanted or (suffix == "" and masks is not None)
+            if not with_ssim and f"psnr{suffix}" not in wanted:
+                continue
             target, preds = getattr(targets, target_field), [getattr(o, field) for o in outputs]
             for pred in preds:
                 check_pair(f"psnr{suffix}", pred, target)
-            sums = _band_sums(preds, target, masks if suffix == "" else None)
+            sums = _band_sums(preds, target, masks if suffix == "" else None, with_ssim)
             values[f"psnr{suffix}"] = 10.0 * torch.log10(1.0 / (sums[0] / (h * w)))
-            values[f"ssim{suffix}"] = sums[1] / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
+            if with_ssim:
+                values[f"ssim{suffix}"] = sums[1] / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
             if suffix == "" and masks is not None:
                 region = sums[2:]
+    values = {name: v for name, v in values.items() if name in wanted}
     return MethodScores(values, *(region or (None, None, None, None)))
 
 
-def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch.Tensor | None) -> tuple:
+def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch.Tensor | None,
+               with_ssim: bool = True) -> tuple:
     """Walk (1, 3, H, W) `target` and the M `preds` in bands of rows: (M,) sums of the squared-error map
-    (ACES, mean over RGB) and of the SSIM map; with (R, H, W) `masks` also their (M, R) sums over each
+    (ACES, mean over RGB) and of the SSIM map (zeros unless `with_ssim`); with (R, H, W) `masks` also their (M, R) sums over each
     region and the (R,) pixel counts of the regions and of their SSIM-defined interiors."""
     h, w, bd = target.shape[-2], target.shape[-1], SSIM_BORDER
     dev = target.device
@@ -171,7 +186,7 @@ def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch
         err += sq.sum(dim=(1, 2))
         if masks is not None:
             reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).T
-        if rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
+        if with_ssim and rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
             smap = ssim_map(p, t)  # (M, rows − 10, W − 10)
             sim += smap.sum(dim=(1, 2))
             if masks is not None:

@@ -1,6 +1,6 @@
 """What `lmv extrapolate` writes for one scene, fed frame by frame by `evaluate_scene`'s `on_frame`:
 
-    <scene>/exr/frame_<t>.exr      linear HDR prediction (float32 R, G, B, ZIP), predicted frames only
+    <scene>/exr/frame_<t>.exr      linear HDR prediction (half R, G, B, ZIP), predicted frames only
     <scene>/png/frame_<t>.png      its ACES + sRGB preview
     <scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp | regions, a few
                                    frames, with the regions' colour legend (`region_tile`)
@@ -72,7 +72,7 @@ class SceneWriter:
         t = record.frame
         if color is not None:
             name = frame_name(t)
-            exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: color[i].numpy() for i, c in enumerate("RGB")})
+            exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: _half(color[i]) for i, c in enumerate("RGB")})
             write_png(self.folder / "png" / f"{name}.png", preview(color))
             if t in self.sheet_frames:
                 shown = preview(truth)
@@ -108,6 +108,17 @@ def region_tile(truth: np.ndarray, labels: np.ndarray | None) -> list[np.ndarray
     if labels is None:
         return []
     return [region_overlay(truth, labels, [REGION_COLORS[r] for r in REGIONS])]
+
+
+def _half(channel: torch.Tensor) -> np.ndarray:
+    """One (H, W) float32 channel as float16 for the EXR, clamped to half's largest finite value: the
+    precision of the colours it was predicted from (stores and UE's SceneColor are half), and the
+    file and its ZIP time about half of float32's."""
+    return channel.clamp(max=HALF_MAX).numpy().astype(np.float16)
+
+
+HALF_MAX = 65504.0
+"""Largest finite float16."""
 
 
 def _host(color: torch.Tensor) -> torch.Tensor:
