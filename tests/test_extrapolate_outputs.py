@@ -177,3 +177,25 @@ def test_video_is_labelled_and_lasts_seconds(eval_store, tiny_model, tmp_path, f
     truth = preview(torch.from_numpy(scene.read("scene_color", p))).repeat(up, axis=0).repeat(up, axis=1).astype(int)
     shown = images[p][band:band + h, w + vid.GAP:2 * w + vid.GAP]  # the middle column is the truth
     assert np.abs(shown - truth).mean() < 12  # codec error only
+
+
+def test_contact_sheet_tiles_of_large_frames_are_averaged_down_to_an_overview():
+    from lmv_cli.core.infer.images import region_overlay
+    from lmv_cli.core.infer.writer import SHEET_TILE_WIDTH, sheet_tiles
+    from lmv_cli.core.regions import REGION_COLORS, REGIONS
+
+    generator = torch.Generator().manual_seed(0)
+    color, truth, warp = (torch.rand(3, 90, 1930, generator=generator) for _ in range(3))
+    labels = np.zeros((90, 1930), dtype=np.int64)
+    labels[:, :965] = 2  # left half one region, right half another
+    tiles = sheet_tiles(color, truth, warp, labels)
+    assert len(tiles) == 5 and {t.shape for t in tiles} == {(22, 482, 3)}  # 1930 px → 4× smaller, ≤ 640
+    assert all(t.shape[1] <= SHEET_TILE_WIDTH for t in tiles)
+    # the truth tile is the preview of the 4×4 block means of the linear colour
+    block_mean = truth[:, :88, :1928].reshape(3, 22, 4, 482, 4).mean(dim=(2, 4))
+    np.testing.assert_array_equal(tiles[1], preview(block_mean))
+    expected = np.zeros((22, 482), dtype=np.int64)
+    expected[:, :241] = 2  # the region of each block's centre pixel (column 4j + 2 < 965)
+    np.testing.assert_array_equal(tiles[4], region_overlay(tiles[1], expected, [REGION_COLORS[r] for r in REGIONS]))
+    small = sheet_tiles(color[:, :, :600], truth[:, :, :600], warp[:, :, :600], None)
+    assert len(small) == 4 and small[0].shape == (90, 600, 3)  # small frames keep their pixels
