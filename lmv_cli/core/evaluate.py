@@ -113,7 +113,7 @@ def evaluate_scene(
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
     recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
-    shown: list[NetOutputs] = []  # their `rendered_layers`, computed once per frame
+    shown: list[NetOutputs | None] = []  # their `rendered_layers` (rendered frames only once scored)
     records, source, threshold = [], 0, None
     try:
         for model in models.values():
@@ -135,6 +135,8 @@ def evaluate_scene(
                     on_frame(record, outputs, targets)
                 record.region_labels = None
                 recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
+                if source:  # only a rendered frame's layers are shown again (by the baselines)
+                    shown[0] = None
                 del frame, outputs, targets  # not alive while the next frame is predicted
                 report(progress, scene.name, i + 1, stop - first)
     finally:
