@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.infer import video as vid
-from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundWriter
 from lmv_cli.core.infer.images import preview
 from lmv_cli.core.infer.outdir import MANIFEST
 from lmv_cli.core.rollout import rp_schedule

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lmv_cli.core import baselines, regions as regions_
+from lmv_cli.core.background import BackgroundWriter
 from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
@@ -96,6 +97,7 @@ def evaluate_scene(
     references: Mapping[str, Reference] | None = None,
     on_frame: OnFrame | None = None,
     progress: ProgressFn | None = None,
+    overlap: bool = False,
 ) -> list[FrameRecord]:
     """Walk frames `start` … `end`−1 of a store `Scene` in the R P…P pattern with N predictions per
     rendered frame, and score every model (already on `device`) and the baselines on each predicted frame.
@@ -104,7 +106,9 @@ def evaluate_scene(
     its own `Rollout` with cached history encodings; `references` are scored beside them. `metrics`: the
     PSNR/SSIM names to compute (`METRICS`, all by default; fewer SSIMs cost less). With `regions`,
     every scored frame is also split into `regions.REGIONS` (computed once, shared by every method) and
-    each method's squared error and SSIM summed per region. Returns one `FrameRecord` per frame walked.
+    each method's squared error and SSIM summed per region. With `overlap` (on CPU), frames are scored
+    (and handed to `on_frame`, and reported) on a second thread while the next is predicted. Returns one
+    `FrameRecord` per frame walked.
     """
     first, stop = frame_range(scene, n, start, end)
     references = dict(references or {})
@@ -114,7 +118,9 @@ def evaluate_scene(
     modes = {name: model.training for name, model in models.items()}
     recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
     shown: list[NetOutputs | None] = []  # their `rendered_layers` (rendered frames only once scored)
-    records, source, threshold = [], 0, None
+    source, threshold, records = 0, None, []
+    finish = _Finish(records, metrics, flip_metrics, on_frame, progress, scene.name, stop - first)
+    scorer = _Scorer(overlap and torch.device(device).type == "cpu")
     try:
         for model in models.values():
             model.eval()
@@ -128,21 +134,74 @@ def evaluate_scene(
                 outputs = _step(t, recent, shown, source, rollouts, references)
                 if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
                     threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
-                record = _score(FrameRecord(scene.name, t, source > 0, source), outputs, targets, recent,
-                                shown[source].color if source else None, threshold, metrics, flip_metrics)
-                records.append(record)
-                if on_frame is not None:
-                    on_frame(record, outputs, targets)
-                record.region_labels = None
+                record = FrameRecord(scene.name, t, source > 0, source)
+                scorer.run(finish, i, record, outputs, targets, list(recent),
+                           shown[source].color if source else None, threshold)
                 recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
                 if source:  # only a rendered frame's layers are shown again (by the baselines)
                     shown[0] = None
                 del frame, outputs, targets  # not alive while the next frame is predicted
-                report(progress, scene.name, i + 1, stop - first)
+            scorer.close()
     finally:
+        scorer.close(raise_error=False)
         for name, model in models.items():
             model.train(modes[name])
     return records
+
+
+@dataclass
+class _Finish:
+    """What happens to a frame once predicted: scored (`_score`), kept, shown to `on_frame`, reported."""
+
+    records: list[FrameRecord]
+    metrics: Sequence[str]
+    use_flip: bool
+    on_frame: OnFrame | None
+    progress: ProgressFn | None
+    scene: str
+    total: int
+
+    def __call__(self, i: int, record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
+                 recent: list[dict[str, torch.Tensor]], last_color: torch.Tensor | None,
+                 threshold: float | None) -> None:
+        with torch.no_grad():  # grad mode is per thread
+            _score(record, outputs, targets, recent, last_color, threshold, self.metrics, self.use_flip)
+        self.records.append(record)
+        if self.on_frame is not None:
+            self.on_frame(record, outputs, targets)
+        record.region_labels = None
+        report(self.progress, self.scene, i + 1, self.total)
+
+
+class _Scorer:
+    """Runs `_Finish` for each frame: inline, or (`overlap`, CPU) on one background thread, so that frame t
+    is scored while the network predicts frame t+1. The CPU threads are split between the two (the
+    caller's thread keeps the larger half): two stages of one thread each use two cores better than one
+    stage of two threads, whose small kernels wait on each other (docs/performance.md)."""
+
+    def __init__(self, overlap: bool):
+        self.threads = torch.get_num_threads()
+        self.worker = None
+        if overlap and self.threads > 1:
+            scoring = self.threads // 2
+            torch.set_num_threads(self.threads - scoring)
+            self.worker = BackgroundWriter(depth=1, name="lmv-score")
+            self.worker.submit(lambda: torch.set_num_threads(scoring))  # the worker thread's own pool
+
+    def run(self, finish: _Finish, *args) -> None:
+        if self.worker is None:
+            finish(*args)
+        else:
+            self.worker.submit(lambda: finish(*args))
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the frames still being scored (raising the first error unless told not to) and give
+        the caller's thread its CPU threads back."""
+        if self.worker is not None:
+            try:
+                self.worker.close(raise_error=raise_error)
+            finally:
+                torch.set_num_threads(self.threads)
 
 
 def _check_names(models: Mapping[str, object], references: Mapping[str, object]) -> None:

@@ -2,7 +2,7 @@
 
 Each scene is streamed once (`evaluate_scene`) with the model and the baselines; a `SceneWriter`
 queues the predicted frames (EXR, PNG), the contact sheet and the video on one background writer
-thread (background.py), so prediction never waits on encoders or disk; then the per-frame metrics (CSV,
+thread (core/background.py), so prediction never waits on encoders or disk; then the per-frame metrics (CSV,
 JSON) and a PSNR plot. Everything is written into a staging folder that becomes OUT only when the whole
 run succeeded (outdir.py). Everything is checked before the first prediction: precision/backend, the
 output folder, the store, scenes and frame ranges, the model and its agreement with the store.
@@ -20,7 +20,7 @@ import numpy as np
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.evaluate import METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
-from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundWriter
 from lmv_cli.core.infer.memory import pin_mmap_threshold
 from lmv_cli.core.devices import pick_device
 from lmv_cli.core.infer.models import load_models, select_scenes
@@ -126,7 +126,7 @@ def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, b
     video_path = folder / "video.mp4" if fps else None
     writer = SceneWriter(folder, loaded.name, picks, background, VideoWriter(video_path, fps) if fps else None)
     records = evaluate_scene(scene, n, {loaded.name: loaded.model}, device=device, start=first, end=stop,
-                             metrics=metrics, regions=True, on_frame=writer, progress=progress)
+                             metrics=metrics, regions=True, on_frame=writer, progress=progress, overlap=True)
     sheet = writer.finish()
     context = {"scene": scene.name, "model": str(loaded.path), "frames_per_rendered": n}
     plot = folder / "psnr.png"

@@ -1,10 +1,12 @@
-"""Output writing off the critical path: one background thread drains a bounded queue of tasks (tonemap,
-encode and write one frame's files), so prediction never waits on disk or on PNG/EXR/H.264 encoders.
+"""Work off the critical path: one background thread drains a bounded queue of tasks in order — the
+output writing of `lmv extrapolate` (tonemap, encode and write one frame's files, so prediction never
+waits on disk or on PNG/EXR/H.264 encoders) and the scoring of `evaluate_scene` (metrics and regions of
+frame t while the network predicts frame t+1).
 
-The queue holds at most `depth` tasks: when the writer falls behind, `submit` blocks, which bounds the
-memory of `lmv extrapolate` to a few frames whatever the scene length. The first exception of a task
-is kept; later tasks are skipped, and the error is raised in the caller's thread at its next `submit`
-or at `close`, so a failed write fails the run (exit 1) instead of dying silently in the thread.
+The queue holds at most `depth` tasks: when the thread falls behind, `submit` blocks, which bounds the
+memory to a few frames whatever the scene length. The first exception of a task is kept; later tasks
+are skipped, and the error is raised in the caller's thread at its next `submit` or at `close`, so a
+failed task fails the run (exit 1) instead of dying silently in the thread.
 
     writer = BackgroundWriter()
     try:
