@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.infer import video as vid
-from lmv_cli.core.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.images import preview
 from lmv_cli.core.infer.outdir import MANIFEST
 from lmv_cli.core.rollout import rp_schedule
@@ -120,7 +120,7 @@ def test_a_writer_thread_error_fails_the_run(eval_store, tiny_model, tmp_path, m
 
 def test_background_writer_raises_the_first_task_error_in_the_caller():
     done = []
-    writer = BackgroundWriter(depth=1)
+    writer = BackgroundTasks(depth=1)
     writer.submit(lambda: done.append(1))
     writer.submit(lambda: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied", "/x/frame_3.png")))
     writer.submit(lambda: done.append(3))  # skipped: the writer failed before it
@@ -132,7 +132,7 @@ def test_background_writer_raises_the_first_task_error_in_the_caller():
 
 
 def test_background_writer_keeps_a_bug_as_it_is():
-    writer = BackgroundWriter()
+    writer = BackgroundTasks()
     writer.submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         writer.close()

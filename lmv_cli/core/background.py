@@ -8,7 +8,7 @@ memory to a few frames whatever the scene length. The first exception of a task 
 are skipped, and the error is raised in the caller's thread at its next `submit` or at `close`, so a
 failed task fails the run (exit 1) instead of dying silently in the thread.
 
-    writer = BackgroundWriter()
+    writer = BackgroundTasks()
     try:
         for frame in frames:
             writer.submit(lambda f=frame: write(f))
@@ -29,10 +29,10 @@ QUEUE_DEPTH = 2
 3 × (3 full-resolution float32 colours) ≈ 220 MB), enough to absorb one slow write."""
 
 
-class BackgroundWriter:
+class BackgroundTasks:
     """One daemon thread running submitted zero-argument tasks in order; see the module docstring."""
 
-    def __init__(self, depth: int = QUEUE_DEPTH, name: str = "lmv-writer"):
+    def __init__(self, depth: int = QUEUE_DEPTH, name: str = "lmv-background"):
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._closed = False
@@ -43,7 +43,7 @@ class BackgroundWriter:
         """Queue `task` (blocks while the queue is full); raise the error of an earlier task, if any."""
         self.raise_error()
         if self._closed:
-            raise RuntimeError("BackgroundWriter: submit after close")
+            raise RuntimeError("BackgroundTasks: submit after close")
         self._queue.put(task)
 
     def close(self, *, raise_error: bool = True) -> None:

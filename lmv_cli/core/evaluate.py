@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lmv_cli.core import baselines, regions as regions_
-from lmv_cli.core.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
@@ -185,7 +185,7 @@ class _Scorer:
         if overlap and self.threads > 1:
             scoring = self.threads // 2
             torch.set_num_threads(self.threads - scoring)
-            self.worker = BackgroundWriter(depth=1, name="lmv-score")
+            self.worker = BackgroundTasks(depth=1, name="lmv-score")
             self.worker.submit(lambda: torch.set_num_threads(scoring))  # the worker thread's own pool
 
     def run(self, finish: _Finish, *args) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.evaluate import METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
-from lmv_cli.core.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.memory import pin_mmap_threshold
 from lmv_cli.core.devices import pick_device
 from lmv_cli.core.infer.models import load_models, select_scenes
@@ -98,7 +98,7 @@ def extrapolate(
     note = None if fps or not video else "no video: install the 'video' extra (pip install 'lmv[video]')"
     results, records = [], []
     with folder.staged() as staging:
-        background = BackgroundWriter()
+        background = BackgroundTasks(name="lmv-writer")
         try:
             for scene, span in zip(selected, ranges):
                 result, scene_records = _scene(scene, loaded, staging / scene.name, n, span, dev, background, fps,
@@ -116,7 +116,7 @@ def extrapolate(
     return Extrapolation(folder.out, loaded.path, n, results, summaries, note)
 
 
-def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, background: BackgroundWriter,
+def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, background: BackgroundTasks,
            fps: int | None, metrics: Sequence[str], progress: ProgressFn | None) -> tuple[SceneResult, list[FrameRecord]]:
     """Stream frames span[0] … span[1]−1 of one scene through the model, queueing its files on
     `background` as it goes (a video at `fps` frames/s unless None); then the metrics and the plot."""

@@ -6,7 +6,7 @@
                                    frames, with the regions' colour legend (`region_tile`)
     <scene>/video.mp4              prediction | truth | warp with labels, every frame (R and P), `video` extra
 
-`on_frame` only takes the frame's colours off the device and queues one task on a `BackgroundWriter`
+`on_frame` only takes the frame's colours off the device and queues one task on a `BackgroundTasks`
 (core/background.py); tonemapping, encoding and writing run on the writer thread while the next frame is
 predicted. Only the contact sheet's few rows are kept in memory; everything else is written as it comes.
 """
@@ -23,7 +23,7 @@ from lmv_cli.core import exr
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FrameRecord
 from lmv_cli.core.infer import video as vid
-from lmv_cli.core.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.images import contact_sheet, error_heat, legend, preview, region_overlay, write_png
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.model.interface import NetOutputs
@@ -45,7 +45,7 @@ class SceneWriter:
     frame and (for `sheet_frames`) a contact sheet row on `background`; `finish()` queues the sheet and
     the closing of the video. Errors surface from `background` (at a later frame or at its `close`)."""
 
-    def __init__(self, folder: Path, model: str, sheet_frames: set[int], background: BackgroundWriter,
+    def __init__(self, folder: Path, model: str, sheet_frames: set[int], background: BackgroundTasks,
                  video: vid.VideoWriter | None = None):
         self.folder, self.model, self.sheet_frames, self.video = folder, model, sheet_frames, video
         self.background = background
