@@ -106,9 +106,9 @@ def evaluate_scene(
     its own `Rollout` with cached history encodings; `references` are scored beside them. `metrics`: the
     PSNR/SSIM names to compute (`METRICS`, all by default; fewer SSIMs cost less). With `regions`,
     every scored frame is also split into `regions.REGIONS` (computed once, shared by every method) and
-    each method's squared error and SSIM summed per region. With `overlap` (on CPU), frames are scored
-    (and handed to `on_frame`, and reported) on a second thread while the next is predicted. Returns one
-    `FrameRecord` per frame walked.
+    each method's squared error and SSIM summed per region. With `overlap` (on CPU), the baselines, the
+    scores, `on_frame` and the progress report of frame t run on a second thread while the models
+    predict frame t+1. Returns one `FrameRecord` per frame walked.
     """
     first, stop = frame_range(scene, n, start, end)
     references = dict(references or {})
@@ -116,60 +116,60 @@ def evaluate_scene(
     schedule = rp_schedule(stop - first, n)
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
-    recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
-    shown: list[NetOutputs | None] = []  # their `rendered_layers` (rendered frames only once scored)
-    source, threshold, records = 0, None, []
-    finish = _Finish(records, metrics, flip_metrics, on_frame, progress, scene.name, stop - first)
-    scorer = _Scorer(overlap and torch.device(device).type == "cpu")
+    finish = _Finish(metrics, flip_metrics, regions, on_frame, progress, scene.name, stop - first)
+    scorer, source = _Scorer(overlap and torch.device(device).type == "cpu"), 0
     try:
         for model in models.values():
             model.eval()
         with torch.no_grad():
             for i, t in enumerate(range(first, stop)):
                 frame = read_frame(scene, t, device)
-                recent = [frame, *recent[:HISTORY_SLOTS]]
-                shown = [frame_layers(frame, str(t)), *shown[:HISTORY_SLOTS]]
                 source = source + 1 if schedule[i] else 0
-                targets = targets_of(frame, shown[0])
-                outputs = _step(t, recent, shown, source, rollouts, references)
-                if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
-                    threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
-                record = FrameRecord(scene.name, t, source > 0, source)
-                scorer.run(finish, i, record, outputs, targets, list(recent),
-                           shown[source].color if source else None, threshold)
-                recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
-                if source:  # only a rendered frame's layers are shown again (by the baselines)
-                    shown[0] = None
-                del frame, outputs, targets  # not alive while the next frame is predicted
+                outputs = _step(t, frame, source, rollouts, references)
+                scorer.run(finish, i, FrameRecord(scene.name, t, source > 0, source), frame, outputs)
+                del frame, outputs  # not alive while the next frame is predicted
             scorer.close()
     finally:
         scorer.close(raise_error=False)
         for name, model in models.items():
             model.train(modes[name])
-    return records
+    return finish.records
 
 
-@dataclass
 class _Finish:
-    """What happens to a frame once predicted: scored (`_score`), kept, shown to `on_frame`, reported."""
+    """The rest of a frame once the models have seen it, in frame order: the baselines, the regions, the
+    scores (`_score`), `on_frame` and the progress report. It keeps the frames the baselines and regions
+    look back at: the last four, trimmed to `KEPT_BUFFERS`, with the layers of the rendered ones."""
 
-    records: list[FrameRecord]
-    metrics: Sequence[str]
-    use_flip: bool
-    on_frame: OnFrame | None
-    progress: ProgressFn | None
-    scene: str
-    total: int
+    def __init__(self, metrics: Sequence[str], use_flip: bool, regions: bool, on_frame: OnFrame | None,
+                 progress: ProgressFn | None, scene: str, total: int):
+        self.metrics, self.use_flip, self.regions = metrics, use_flip, regions
+        self.on_frame, self.progress, self.scene, self.total = on_frame, progress, scene, total
+        self.records: list[FrameRecord] = []
+        self.recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
+        self.shown: list[NetOutputs | None] = []  # their `rendered_layers` (rendered frames only, once scored)
+        self.threshold: float | None = None  # the scene's shading-change threshold, with `regions`
 
-    def __call__(self, i: int, record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
-                 recent: list[dict[str, torch.Tensor]], last_color: torch.Tensor | None,
-                 threshold: float | None) -> None:
+    def __call__(self, i: int, record: FrameRecord, frame: dict[str, torch.Tensor],
+                 outputs: dict[str, NetOutputs]) -> None:
         with torch.no_grad():  # grad mode is per thread
-            _score(record, outputs, targets, recent, last_color, threshold, self.metrics, self.use_flip)
+            recent = self.recent = [frame, *self.recent[:HISTORY_SLOTS]]
+            shown = self.shown = [frame_layers(frame, str(record.frame)), *self.shown[:HISTORY_SLOTS]]
+            targets, source = targets_of(frame, shown[0]), record.source
+            if source:
+                outputs["warp"] = baselines.warp(recent, source, shown[source])
+                outputs["repeat"] = baselines.repeat(recent, source, shown[source])
+                if self.regions and self.threshold is None:  # t−1, t−2: the scene's first rendered frames
+                    self.threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
+            _score(record, outputs, targets, recent, shown[source].color if source else None,
+                   self.threshold, self.metrics, self.use_flip)
         self.records.append(record)
         if self.on_frame is not None:
             self.on_frame(record, outputs, targets)
         record.region_labels = None
+        recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
+        if source:  # only a rendered frame's layers are shown again (by the baselines)
+            shown[0] = None
         report(self.progress, self.scene, i + 1, self.total)
 
 
@@ -214,11 +214,10 @@ def _check_names(models: Mapping[str, object], references: Mapping[str, object])
         raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
 
 
-def _step(t: int, recent: list[dict[str, torch.Tensor]], shown: list[NetOutputs], source: int,
-          rollouts: Mapping[str, Rollout], references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
-    """Advance every rollout by frame t (`recent[0]`, its layers `shown[0]`); when `source` > 0, every
-    method's prediction of it."""
-    frame = recent[0]
+def _step(t: int, frame: dict[str, torch.Tensor], source: int, rollouts: Mapping[str, Rollout],
+          references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
+    """Advance every rollout by frame t; when `source` > 0, every model's and reference's prediction of it
+    (the baselines are added by `_Finish`)."""
     if source == 0:
         for rollout in rollouts.values():
             rollout.history.advance_rendered(frame)
@@ -228,8 +227,6 @@ def _step(t: int, recent: list[dict[str, torch.Tensor]], shown: list[NetOutputs]
         outputs[name] = rollout.predict(frame)
         rollout.history.advance_predicted(frame, outputs[name])
     outputs.update({name: reference(t) for name, reference in references.items()})
-    outputs["warp"] = baselines.warp(recent, source, shown[source])
-    outputs["repeat"] = baselines.repeat(recent, source, shown[source])
     return outputs
 
 
