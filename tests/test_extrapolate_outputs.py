@@ -131,6 +131,22 @@ def test_background_writer_raises_the_first_task_error_in_the_caller():
         writer.submit(lambda: done.append(4))  # a later submit raises instead of queueing
 
 
+def test_background_tasks_wait_returns_once_every_submitted_task_ran():
+    import threading
+
+    gate, done = threading.Event(), []
+    tasks = BackgroundTasks(depth=2)
+    tasks.submit(lambda: (gate.wait(5), done.append(1)))
+    tasks.submit(lambda: done.append(2))
+    threading.Timer(0.05, gate.set).start()
+    tasks.wait()  # blocks until both ran, though the first was held back
+    assert done == [1, 2]
+    tasks.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tasks.wait()  # and raises what a task raised
+    tasks.close(raise_error=False)
+
+
 def test_background_writer_keeps_a_bug_as_it_is():
     writer = BackgroundTasks()
     writer.submit(lambda: 1 / 0)

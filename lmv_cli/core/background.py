@@ -46,6 +46,12 @@ class BackgroundTasks:
             raise RuntimeError("BackgroundTasks: submit after close")
         self._queue.put(task)
 
+    def wait(self) -> None:
+        """Block until every task submitted so far has run (a two-stage pipeline: the caller prepares the
+        next task while this thread runs the last one, and never more than one is alive in each)."""
+        self._queue.join()
+        self.raise_error()
+
     def close(self, *, raise_error: bool = True) -> None:
         """Run the queued tasks, stop the thread and (unless `raise_error` is False, as when the caller
         is already failing) raise the first task error. Closing twice does nothing more."""
@@ -70,9 +76,11 @@ class BackgroundTasks:
         while True:
             task = self._queue.get()
             if task is None:
+                self._queue.task_done()
                 return
             if self._error is None:
                 try:
                     task()
                 except BaseException as e:  # noqa: BLE001 — handed to the caller's thread, see raise_error
                     self._error = e
+            self._queue.task_done()

@@ -24,7 +24,7 @@ from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.inputs import Targets, frame_layers, targets_of
+from lmv_cli.core.inputs import TARGET_BUFFERS, Targets, frame_layers, targets_of
 from lmv_cli.core.metrics import METRIC_NAMES, flip, frame_metrics, score_methods
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
@@ -41,8 +41,10 @@ FLIP_METRICS = ("flip_hdr", "flip_ldr")
 OVERALL = "all"
 """Key of the summary over every scene."""
 KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", "st_alpha")
-"""What the baselines and the regions read of frames t−1…t−3 besides their layers (kept apart, computed
-once per frame; the rollouts keep their own history): older frames are trimmed to these."""
+"""What the baselines and the regions read of frames t…t−3 besides their layers (kept apart, computed
+once per frame; the rollouts keep their own history): frames are trimmed to these once layered."""
+SCORED_BUFFERS = tuple(dict.fromkeys((*TARGET_BUFFERS, *KEPT_BUFFERS)))
+"""What scoring reads of a frame: its ground-truth layers' buffers and `KEPT_BUFFERS`."""
 
 
 @dataclass
@@ -126,7 +128,8 @@ def evaluate_scene(
                 frame = read_frame(scene, t, device)
                 source = source + 1 if schedule[i] else 0
                 outputs = _step(t, frame, source, rollouts, references)
-                scorer.run(finish, i, FrameRecord(scene.name, t, source > 0, source), frame, outputs)
+                scored = {name: frame[name] for name in SCORED_BUFFERS}  # the scorer's own dict: it empties it
+                scorer.run(finish, i, FrameRecord(scene.name, t, source > 0, source), scored, outputs)
                 del frame, outputs  # not alive while the next frame is predicted
             scorer.close()
     finally:
@@ -153,9 +156,12 @@ class _Finish:
     def __call__(self, i: int, record: FrameRecord, frame: dict[str, torch.Tensor],
                  outputs: dict[str, NetOutputs]) -> None:
         with torch.no_grad():  # grad mode is per thread
-            recent = self.recent = [frame, *self.recent[:HISTORY_SLOTS]]
-            shown = self.shown = [frame_layers(frame, str(record.frame)), *self.shown[:HISTORY_SLOTS]]
-            targets, source = targets_of(frame, shown[0]), record.source
+            layers = frame_layers(frame, str(record.frame))
+            targets, source = targets_of(frame, layers), record.source
+            kept = {name: frame[name] for name in KEPT_BUFFERS}
+            frame.clear()  # the raw colours, now in `layers`: not kept alive while this frame is scored
+            recent = self.recent = [kept, *self.recent[:HISTORY_SLOTS]]
+            shown = self.shown = [layers, *self.shown[:HISTORY_SLOTS]]
             if source:
                 outputs["warp"] = baselines.warp(recent, source, shown[source])
                 outputs["repeat"] = baselines.repeat(recent, source, shown[source])
@@ -167,7 +173,6 @@ class _Finish:
         if self.on_frame is not None:
             self.on_frame(record, outputs, targets)
         record.region_labels = None
-        recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
         if source:  # only a rendered frame's layers are shown again (by the baselines)
             shown[0] = None
         report(self.progress, self.scene, i + 1, self.total)
@@ -188,11 +193,16 @@ class _Scorer:
             self.worker = BackgroundTasks(depth=1, name="lmv-score")
             self.worker.submit(lambda: torch.set_num_threads(scoring))  # the worker thread's own pool
 
-    def run(self, finish: _Finish, *args) -> None:
+    def run(self, finish: _Finish, i: int, record: FrameRecord, *args) -> None:
+        """`finish(i, record, *args)` now, or on the worker: a predicted frame once every earlier one is
+        scored (at most one predicted frame alive per stage: 1080p peak memory stays near 3 GB); a
+        rendered one (light work there) right away, so the stages overlap across the R/P alternation."""
         if self.worker is None:
-            finish(*args)
+            finish(i, record, *args)
         else:
-            self.worker.submit(lambda: finish(*args))
+            if record.predicted:
+                self.worker.wait()
+            self.worker.submit(lambda: finish(i, record, *args))
 
     def close(self, *, raise_error: bool = True) -> None:
         """Wait for the frames still being scored (raising the first error unless told not to) and give

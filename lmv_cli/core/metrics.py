@@ -135,7 +135,7 @@ def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.
     The frame is walked in bands of `STRIP_ROWS` rows (SSIM bands overlap by the window's 10 rows), so
     every temporary is a few MB and stays in cache whatever the frame size: at 1920x1080 this is several
     times faster than whole-frame maps, whose 25–75 MB temporaries each cost a fresh mmap and page faults.
-    With `masks` (R, H, W) in {0, 1}, the final colour's squared-error map and SSIM map are also summed
+    With `masks` (R, H, W) in {0, 1} (bool or float), the final colour's squared-error map and SSIM map are also summed
     over each region (one matrix product per band), so per-region PSNR/SSIM can be pooled over frames."""
     b, _, h, w = targets.scene_color.shape
     if b != 1:
@@ -174,7 +174,7 @@ def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch
     dev = target.device
     err, sim = torch.zeros(len(preds), device=dev), torch.zeros(len(preds), device=dev)
     if masks is not None:
-        masks = masks.to(device=dev, dtype=torch.float32)
+        masks = masks.to(device=dev)  # any dtype in {0, 1}; each band is made float32 where it is used
         reg_err = torch.zeros(len(preds), masks.shape[0], device=dev)
         reg_sim = torch.zeros_like(reg_err)
     for start in range(0, h, STRIP_ROWS):
@@ -185,17 +185,17 @@ def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch
         sq = ((p[..., :stop - start, :] - t[..., :stop - start, :]) ** 2).mean(dim=1)  # (M, band, W)
         err += sq.sum(dim=(1, 2))
         if masks is not None:
-            reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).T
+            reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).float().T
         if with_ssim and rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
             smap = ssim_map(p, t)  # (M, rows − 10, W − 10)
             sim += smap.sum(dim=(1, 2))
             if masks is not None:
                 inner = masks[:, start + bd:rows.stop - bd, bd:w - bd]
-                reg_sim += smap.flatten(1) @ inner.flatten(1).T
+                reg_sim += smap.flatten(1) @ inner.flatten(1).float().T
     if masks is None:
         return err, sim
     inner = masks[:, bd:h - bd, bd:w - bd]
-    return err, sim, reg_err, reg_sim, masks.flatten(1).sum(dim=1), inner.flatten(1).sum(dim=1)
+    return err, sim, reg_err, reg_sim, masks.flatten(1).sum(dim=1).float(), inner.flatten(1).sum(dim=1).float()
 
 
 def psnr_of_mse(mse: float) -> float:

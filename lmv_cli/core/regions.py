@@ -127,9 +127,10 @@ def _neighbourhood_range(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def region_masks(labels: torch.Tensor) -> torch.Tensor:
-    """(1, H, W) region indices → (R, H, W) float masks in {0, 1}, one per entry of `REGIONS`."""
+    """(1, H, W) region indices → (R, H, W) bool masks, one per entry of `REGIONS` (a quarter of float32's
+    memory: `metrics.score_methods` converts them band by band)."""
     ids = torch.arange(len(REGIONS), device=labels.device).view(-1, 1, 1)
-    return (labels == ids).float()
+    return labels == ids
 
 
 def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
