@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.infer import video as vid
-from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.images import preview
 from lmv_cli.core.infer.outdir import MANIFEST
 from lmv_cli.core.rollout import rp_schedule
@@ -120,7 +120,7 @@ def test_a_writer_thread_error_fails_the_run(eval_store, tiny_model, tmp_path, m
 
 def test_background_writer_raises_the_first_task_error_in_the_caller():
     done = []
-    writer = BackgroundWriter(depth=1)
+    writer = BackgroundTasks(depth=1)
     writer.submit(lambda: done.append(1))
     writer.submit(lambda: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied", "/x/frame_3.png")))
     writer.submit(lambda: done.append(3))  # skipped: the writer failed before it
@@ -131,8 +131,24 @@ def test_background_writer_raises_the_first_task_error_in_the_caller():
         writer.submit(lambda: done.append(4))  # a later submit raises instead of queueing
 
 
+def test_background_tasks_wait_returns_once_every_submitted_task_ran():
+    import threading
+
+    gate, done = threading.Event(), []
+    tasks = BackgroundTasks(depth=2)
+    tasks.submit(lambda: (gate.wait(5), done.append(1)))
+    tasks.submit(lambda: done.append(2))
+    threading.Timer(0.05, gate.set).start()
+    tasks.wait()  # blocks until both ran, though the first was held back
+    assert done == [1, 2]
+    tasks.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tasks.wait()  # and raises what a task raised
+    tasks.close(raise_error=False)
+
+
 def test_background_writer_keeps_a_bug_as_it_is():
-    writer = BackgroundWriter()
+    writer = BackgroundTasks()
     writer.submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         writer.close()
@@ -177,3 +193,25 @@ def test_video_is_labelled_and_lasts_seconds(eval_store, tiny_model, tmp_path, f
     truth = preview(torch.from_numpy(scene.read("scene_color", p))).repeat(up, axis=0).repeat(up, axis=1).astype(int)
     shown = images[p][band:band + h, w + vid.GAP:2 * w + vid.GAP]  # the middle column is the truth
     assert np.abs(shown - truth).mean() < 12  # codec error only
+
+
+def test_contact_sheet_tiles_of_large_frames_are_averaged_down_to_an_overview():
+    from lmv_cli.core.infer.images import region_overlay
+    from lmv_cli.core.infer.writer import SHEET_TILE_WIDTH, sheet_tiles
+    from lmv_cli.core.regions import REGION_COLORS, REGIONS
+
+    generator = torch.Generator().manual_seed(0)
+    color, truth, warp = (torch.rand(3, 90, 1930, generator=generator) for _ in range(3))
+    labels = np.zeros((90, 1930), dtype=np.int64)
+    labels[:, :965] = 2  # left half one region, right half another
+    tiles = sheet_tiles(color, truth, warp, labels)
+    assert len(tiles) == 5 and {t.shape for t in tiles} == {(22, 482, 3)}  # 1930 px → 4× smaller, ≤ 640
+    assert all(t.shape[1] <= SHEET_TILE_WIDTH for t in tiles)
+    # the truth tile is the preview of the 4×4 block means of the linear colour
+    block_mean = truth[:, :88, :1928].reshape(3, 22, 4, 482, 4).mean(dim=(2, 4))
+    np.testing.assert_array_equal(tiles[1], preview(block_mean))
+    expected = np.zeros((22, 482), dtype=np.int64)
+    expected[:, :241] = 2  # the region of each block's centre pixel (column 4j + 2 < 965)
+    np.testing.assert_array_equal(tiles[4], region_overlay(tiles[1], expected, [REGION_COLORS[r] for r in REGIONS]))
+    small = sheet_tiles(color[:, :, :600], truth[:, :, :600], warp[:, :, :600], None)
+    assert len(small) == 4 and small[0].shape == (90, 600, 3)  # small frames keep their pixels

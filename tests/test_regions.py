@@ -13,7 +13,7 @@ from lmv_cli.core.color import aces
 from lmv_cli.core.evaluate import FrameRecord, summarize
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets
-from lmv_cli.core.metrics import frame_metrics, score_methods, ssim
+from lmv_cli.core.metrics import STRIP_ROWS, frame_metrics, score_methods, ssim
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.regions import REGIONS, THRESHOLD_FLOOR, RegionStats, noise_threshold, region_labels, region_masks
 
@@ -164,6 +164,31 @@ def test_all_methods_scored_at_once_equal_their_metrics_one_by_one():
     for i, p in enumerate(preds):
         for name, value in frame_metrics(outputs_of(p), targets_of(target)).items():
             torch.testing.assert_close(scores.values[name][i], value[0], rtol=1e-6, atol=1e-5)
+
+
+def test_banded_scores_equal_pytorch_msssim_on_a_frame_of_several_bands():
+    generator = torch.Generator().manual_seed(4)
+    target = torch.rand(1, 3, 3 * STRIP_ROWS + 7, 75, generator=generator) * 2  # 4 bands, the last partial
+    preds = [(target + s * torch.randn(target.shape, generator=generator)).clamp(min=0) for s in (0.05, 0.3)]
+    scores = score_methods([outputs_of(p) for p in preds], targets_of(target))
+    for i, p in enumerate(preds):
+        expected = reference_ssim(aces(p), aces(target), data_range=1.0, size_average=False)
+        torch.testing.assert_close(scores.values["ssim"][i:i + 1], expected, rtol=0, atol=1e-6)
+        mse = ((aces(p) - aces(target)) ** 2).mean()
+        assert float(scores.values["psnr"][i]) == pytest.approx(float(10 * torch.log10(1 / mse)), abs=1e-4)
+
+
+def test_metrics_asked_for_are_computed_alone_with_the_same_values():
+    generator = torch.Generator().manual_seed(5)
+    target = torch.rand(1, 3, 40, 30, generator=generator)
+    outputs = [outputs_of((target + 0.1 * torch.randn(target.shape, generator=generator)).clamp(min=0))]
+    full = score_methods(outputs, targets_of(target))
+    some = score_methods(outputs, targets_of(target), metrics=("psnr", "ssim", "psnr_st"))
+    assert set(some.values) == {"psnr", "ssim", "psnr_st"}
+    for name, value in some.values.items():
+        torch.testing.assert_close(value, full.values[name])
+    with pytest.raises(InputError, match="psnr_sky"):
+        score_methods(outputs, targets_of(target), metrics=("psnr_sky",))
 
 
 def test_region_sums_give_the_whole_image_figures_for_a_full_mask():

@@ -210,6 +210,28 @@ def test_baselines_alone():
 
 
 
+def test_scoring_on_a_second_thread_gives_the_same_records_in_order(walked):
+    _, _, expected, _ = walked[2]
+    threads = torch.get_num_threads()
+    seen, progress = [], []
+    _, _, records = _run(2, overlap=True, on_frame=lambda r, outs, tg: seen.append(r.frame),
+                         progress=lambda *a: progress.append(a[1]))
+    assert [(r.frame, r.source, r.metrics) for r in records] == [(r.frame, r.source, r.metrics) for r in expected]
+    assert seen == [r.frame for r in records] and progress == list(range(1, len(records) + 1))
+    assert torch.get_num_threads() == threads  # the caller's CPU threads given back
+
+
+def test_an_error_while_scoring_on_the_second_thread_reaches_the_caller():
+    def fail(record, outputs, targets):
+        if record.predicted:
+            raise InputError(f"frame {record.frame} cannot be shown")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(InputError, match="frame 3"):
+        _run(1, overlap=True, on_frame=fail)
+    assert torch.get_num_threads() == threads
+
+
 def test_eval_mode_inside_and_mode_restored():
     scene = FakeScene()
     training, frozen = Stub(scene).train(), Stub(scene).eval()

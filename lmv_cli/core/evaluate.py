@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 import torch
 
 from lmv_cli.core import baselines, regions as regions_
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.compat import FRAME_BUFFERS
 from lmv_cli.core.config import HISTORY_SLOTS
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.inputs import Targets, assemble_targets
-from lmv_cli.core.metrics import flip, frame_metrics, score_methods
+from lmv_cli.core.inputs import TARGET_BUFFERS, Targets, frame_layers, targets_of
+from lmv_cli.core.metrics import METRIC_NAMES, flip, frame_metrics, score_methods
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.regions import RegionStats
@@ -32,15 +33,18 @@ from lmv_cli.core.rollout import Rollout, rp_schedule
 
 BASELINES = ("warp", "repeat")
 """Baselines every evaluation reports beside the models (docs/evaluation.md#baselines)."""
-METRICS = ("psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st")
-"""Metrics of every scored frame: all layers, no-translucency, translucency-only (`metrics.frame_metrics`)."""
+METRICS = METRIC_NAMES
+"""Metrics of every scored frame by default: psnr, ssim and the same of the no-translucency and the
+translucency-only layers (`metrics.score_methods`)."""
 FLIP_METRICS = ("flip_hdr", "flip_ldr")
 """ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
 OVERALL = "all"
 """Key of the summary over every scene."""
-KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", *baselines.LAYER_BUFFERS)
-"""What the baselines and the regions read of frames t−1…t−3 (the rollouts keep their own history):
-older frames are trimmed to these, which halves the frames held at once (0.6 GB less at 1920×1080)."""
+KEPT_BUFFERS = ("motion_vector", "depth", "skybox_mask", "st_alpha")
+"""What the baselines and the regions read of frames t…t−3 besides their layers (kept apart, computed
+once per frame; the rollouts keep their own history): frames are trimmed to these once layered."""
+SCORED_BUFFERS = tuple(dict.fromkeys((*TARGET_BUFFERS, *KEPT_BUFFERS)))
+"""What scoring reads of a frame: its ground-truth layers' buffers and `KEPT_BUFFERS`."""
 
 
 @dataclass
@@ -90,18 +94,23 @@ def evaluate_scene(
     start: int = 0,
     end: int | None = None,
     flip_metrics: bool = False,
+    metrics: Sequence[str] = METRICS,
     regions: bool = False,
     references: Mapping[str, Reference] | None = None,
     on_frame: OnFrame | None = None,
     progress: ProgressFn | None = None,
+    overlap: bool = False,
 ) -> list[FrameRecord]:
     """Walk frames `start` … `end`−1 of a store `Scene` in the R P…P pattern with N predictions per
     rendered frame, and score every model (already on `device`) and the baselines on each predicted frame.
 
     Models run in eval mode without gradient (their previous mode is restored afterwards), each through
-    its own `Rollout` with cached history encodings; `references` are scored beside them. With `regions`,
+    its own `Rollout` with cached history encodings; `references` are scored beside them. `metrics`: the
+    PSNR/SSIM names to compute (`METRICS`, all by default; fewer SSIMs cost less). With `regions`,
     every scored frame is also split into `regions.REGIONS` (computed once, shared by every method) and
-    each method's squared error and SSIM summed per region. Returns one `FrameRecord` per frame walked.
+    each method's squared error and SSIM summed per region. With `overlap` (on CPU), the baselines, the
+    scores, `on_frame` and the progress report of frame t run on a second thread while the models
+    predict frame t+1. Returns one `FrameRecord` per frame walked.
     """
     first, stop = frame_range(scene, n, start, end)
     references = dict(references or {})
@@ -109,33 +118,100 @@ def evaluate_scene(
     schedule = rp_schedule(stop - first, n)
     rollouts = {name: Rollout(model) for name, model in models.items()}
     modes = {name: model.training for name, model in models.items()}
-    recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
-    records, source, threshold = [], 0, None
+    finish = _Finish(metrics, flip_metrics, regions, on_frame, progress, scene.name, stop - first)
+    scorer, source = _Scorer(overlap and torch.device(device).type == "cpu"), 0
     try:
         for model in models.values():
             model.eval()
         with torch.no_grad():
             for i, t in enumerate(range(first, stop)):
                 frame = read_frame(scene, t, device)
-                recent = [frame, *recent[:HISTORY_SLOTS]]
                 source = source + 1 if schedule[i] else 0
-                targets = assemble_targets(frame)
-                outputs = _step(t, recent, source, rollouts, references)
-                if regions and source and threshold is None:  # t−1, t−2 are the scene's first rendered frames
-                    threshold = regions_.noise_threshold(recent[1], recent[2])
-                record = _score(FrameRecord(scene.name, t, source > 0, source), outputs, targets, recent,
-                                threshold, flip_metrics)
-                records.append(record)
-                if on_frame is not None:
-                    on_frame(record, outputs, targets)
-                record.region_labels = None
-                recent[0] = {name: frame[name] for name in KEPT_BUFFERS}
-                del frame, outputs, targets  # not alive while the next frame is predicted
-                report(progress, scene.name, i + 1, stop - first)
+                outputs = _step(t, frame, source, rollouts, references)
+                scored = {name: frame[name] for name in SCORED_BUFFERS}  # the scorer's own dict: it empties it
+                scorer.run(finish, i, FrameRecord(scene.name, t, source > 0, source), scored, outputs)
+                del frame, outputs  # not alive while the next frame is predicted
+            scorer.close()
     finally:
+        scorer.close(raise_error=False)
         for name, model in models.items():
             model.train(modes[name])
-    return records
+    return finish.records
+
+
+class _Finish:
+    """The rest of a frame once the models have seen it, in frame order: the baselines, the regions, the
+    scores (`_score`), `on_frame` and the progress report. It keeps the frames the baselines and regions
+    look back at: the last four, trimmed to `KEPT_BUFFERS`, with the layers of the rendered ones."""
+
+    def __init__(self, metrics: Sequence[str], use_flip: bool, regions: bool, on_frame: OnFrame | None,
+                 progress: ProgressFn | None, scene: str, total: int):
+        self.metrics, self.use_flip, self.regions = metrics, use_flip, regions
+        self.on_frame, self.progress, self.scene, self.total = on_frame, progress, scene, total
+        self.records: list[FrameRecord] = []
+        self.recent: list[dict[str, torch.Tensor]] = []  # [frame t, t−1, t−2, t−3] as read from the store
+        self.shown: list[NetOutputs | None] = []  # their `rendered_layers` (rendered frames only, once scored)
+        self.threshold: float | None = None  # the scene's shading-change threshold, with `regions`
+
+    def __call__(self, i: int, record: FrameRecord, frame: dict[str, torch.Tensor],
+                 outputs: dict[str, NetOutputs]) -> None:
+        with torch.no_grad():  # grad mode is per thread
+            layers = frame_layers(frame, str(record.frame))
+            targets, source = targets_of(frame, layers), record.source
+            kept = {name: frame[name] for name in KEPT_BUFFERS}
+            frame.clear()  # the raw colours, now in `layers`: not kept alive while this frame is scored
+            recent = self.recent = [kept, *self.recent[:HISTORY_SLOTS]]
+            shown = self.shown = [layers, *self.shown[:HISTORY_SLOTS]]
+            if source:
+                outputs["warp"] = baselines.warp(recent, source, shown[source])
+                outputs["repeat"] = baselines.repeat(recent, source, shown[source])
+                if self.regions and self.threshold is None:  # t−1, t−2: the scene's first rendered frames
+                    self.threshold = regions_.noise_threshold(recent[1], recent[2], shown[1], shown[2])
+            _score(record, outputs, targets, recent, shown[source].color if source else None,
+                   self.threshold, self.metrics, self.use_flip)
+        self.records.append(record)
+        if self.on_frame is not None:
+            self.on_frame(record, outputs, targets)
+        record.region_labels = None
+        if source:  # only a rendered frame's layers are shown again (by the baselines)
+            shown[0] = None
+        report(self.progress, self.scene, i + 1, self.total)
+
+
+class _Scorer:
+    """Runs `_Finish` for each frame: inline, or (`overlap`, CPU) on one background thread, so that frame t
+    is scored while the network predicts frame t+1. The CPU threads are split between the two (the
+    caller's thread keeps the larger half): two stages of one thread each use two cores better than one
+    stage of two threads, whose small kernels wait on each other (docs/performance.md)."""
+
+    def __init__(self, overlap: bool):
+        self.threads = torch.get_num_threads()
+        self.worker = None
+        if overlap and self.threads > 1:
+            scoring = self.threads // 2
+            torch.set_num_threads(self.threads - scoring)
+            self.worker = BackgroundTasks(depth=1, name="lmv-score")
+            self.worker.submit(lambda: torch.set_num_threads(scoring))  # the worker thread's own pool
+
+    def run(self, finish: _Finish, i: int, record: FrameRecord, *args) -> None:
+        """`finish(i, record, *args)` now, or on the worker: a predicted frame once every earlier one is
+        scored (at most one predicted frame alive per stage: 1080p peak memory stays near 3 GB); a
+        rendered one (light work there) right away, so the stages overlap across the R/P alternation."""
+        if self.worker is None:
+            finish(i, record, *args)
+        else:
+            if record.predicted:
+                self.worker.wait()
+            self.worker.submit(lambda: finish(i, record, *args))
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the frames still being scored (raising the first error unless told not to) and give
+        the caller's thread its CPU threads back."""
+        if self.worker is not None:
+            try:
+                self.worker.close(raise_error=raise_error)
+            finally:
+                torch.set_num_threads(self.threads)
 
 
 def _check_names(models: Mapping[str, object], references: Mapping[str, object]) -> None:
@@ -148,10 +224,10 @@ def _check_names(models: Mapping[str, object], references: Mapping[str, object])
         raise InputError(f"reference name(s) {', '.join(clash)} clash with a model or a baseline")
 
 
-def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: Mapping[str, Rollout],
+def _step(t: int, frame: dict[str, torch.Tensor], source: int, rollouts: Mapping[str, Rollout],
           references: Mapping[str, Reference]) -> dict[str, NetOutputs]:
-    """Advance every rollout by frame t (`recent[0]`); when `source` > 0, every method's prediction of it."""
-    frame = recent[0]
+    """Advance every rollout by frame t; when `source` > 0, every model's and reference's prediction of it
+    (the baselines are added by `_Finish`)."""
     if source == 0:
         for rollout in rollouts.values():
             rollout.history.advance_rendered(frame)
@@ -161,25 +237,26 @@ def _step(t: int, recent: list[dict[str, torch.Tensor]], source: int, rollouts: 
         outputs[name] = rollout.predict(frame)
         rollout.history.advance_predicted(frame, outputs[name])
     outputs.update({name: reference(t) for name, reference in references.items()})
-    outputs["warp"] = baselines.warp(recent, source)
-    outputs["repeat"] = baselines.repeat(recent, source)
     return outputs
 
 
 def _score(record: FrameRecord, outputs: Mapping[str, NetOutputs], targets: Targets,
-           recent: list[dict[str, torch.Tensor]], threshold: float | None, use_flip: bool) -> FrameRecord:
+           recent: list[dict[str, torch.Tensor]], last_color: torch.Tensor | None, threshold: float | None,
+           metrics: Sequence[str], use_flip: bool) -> FrameRecord:
     """Fill `record` with every method's metrics (one vectorised pass, `metrics.score_methods`) and, when
-    `threshold` is set (regions on), the frame's regions and per-region sums; unchanged when not predicted."""
+    `threshold` is set (regions on), the frame's regions and per-region sums (`last_color`: the final
+    colour of the last rendered frame); unchanged when not predicted."""
     if not outputs:
         return record
     names = list(outputs)
     masks = None
     if threshold is not None:
-        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold)
+        record.region_labels = regions_.region_labels(recent, record.source, targets.scene_color, threshold,
+                                                     last_color)
         masks = regions_.region_masks(record.region_labels[0])
-    scores = score_methods([outputs[m] for m in names], targets, masks)
+    scores = score_methods([outputs[m] for m in names], targets, masks, metrics)
     values = {k: v.tolist() for k, v in scores.values.items()}
-    record.metrics = {m: {k: values[k][i] for k in METRICS} for i, m in enumerate(names)}
+    record.metrics = {m: {k: values[k][i] for k in metrics} for i, m in enumerate(names)}
     record.pixels = targets.scene_color.shape[-2] * targets.scene_color.shape[-1]
     if use_flip:
         for m in names:

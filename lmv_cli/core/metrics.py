@@ -37,10 +37,11 @@ SSIM_BORDER = SSIM_WINDOW // 2
 LAYERS = {"": ("color", "scene_color"), "_no_st": ("color_no_st", "no_st"), "_st": ("st_color", "st_color")}
 """Metric-name suffix → (prediction field of `NetOutputs`, target field of `Targets`): the final colour,
 the no-translucency and the translucency-only layer (docs/evaluation.md#metrics)."""
-_TILE = 64
-"""Output columns per banded matrix product of the horizontal blur (fastest measured on CPU)."""
-STRIP_ROWS = 64
-"""Rows of one band of `score_methods` (temporaries of a few MB even at 1920x1080)."""
+METRIC_NAMES = tuple(f"{metric}{suffix}" for suffix in LAYERS for metric in ("psnr", "ssim"))
+"""Every metric `score_methods` can compute: psnr, ssim, psnr_no_st, ssim_no_st, psnr_st, ssim_st."""
+STRIP_ROWS = 32
+"""Rows of one band of `score_methods`: its temporaries (a few MB even at 1920x1080) stay in cache
+(fastest of 16/32/64 in `benchmarks/bench_eval.py`)."""
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -72,42 +73,35 @@ def _check_ssim_size(x: torch.Tensor) -> None:
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """SSIM map (B, H−10, W−10), mean over channels, of images already in [0, 1]: x (B, C, H, W) and
     y (B or 1, C, H, W); a target of batch 1 is blurred once and shared by every prediction."""
+    if y.shape[0] == 1:
+        return _ssim_shared(x, y)
+    return torch.cat([_ssim_shared(xi[None], yi[None]) for xi, yi in zip(x, y)])
+
+
+def _ssim_shared(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`ssim_map` of M images x (M, C, H, W) against one y (1, C, H, W), all in one blur: the planes
+    y, y², x, x² and x·y are stacked and blurred together (y's once for every x)."""
+    m = x.shape[0]
     c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
-    mu_x, mu_y = gaussian_blur(x), gaussian_blur(y)
-    xx, yy, xy = gaussian_blur(x * x), gaussian_blur(y * y), gaussian_blur(x * y)
-    mu_xy = mu_x * mu_y
-    mu_xx, mu_yy = mu_x * mu_x, mu_y * mu_y
+    blurred = gaussian_blur(torch.cat([y, y * y, x, x * x, x * y]))  # (2 + 3M, C, H − 10, W − 10)
+    mu_y, yy, mu_x, xx, xy = blurred[:1], blurred[1:2], blurred[2:2 + m], blurred[2 + m:2 + 2 * m], blurred[2 + 2 * m:]
+    mu_xy, mu_xx, mu_yy = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
     cs = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
-    return (((2 * mu_xy + c1) / (mu_xx + mu_yy + c1)) * cs).mean(dim=1)
+    return ((2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs).mean(dim=1)
 
 
 def gaussian_blur(x: torch.Tensor) -> torch.Tensor:
-    """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10).
-
-    Vertically as 11 shifted, weighted row slices (contiguous rows: vectorises well); horizontally as
-    one matrix product per tile of `_TILE` output columns with a banded (TILE+10, TILE) matrix —
-    both several times faster on CPU than the grouped 1-D convolutions of pytorch_msssim."""
-    g = _window()
-    weights = g.tolist()
-    h = x.shape[-2] - (SSIM_WINDOW - 1)
-    rows = x[..., 0:h, :] * weights[0]
+    """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10), each pass
+    as 11 shifted, weighted slices accumulated in place (contiguous runs: vectorises well, and several
+    times faster on CPU than the grouped 1-D convolutions of pytorch_msssim)."""
+    h, w = x.shape[-2] - (SSIM_WINDOW - 1), x.shape[-1] - (SSIM_WINDOW - 1)
+    rows = x[..., 0:h, :] * _WEIGHTS[0]
     for i in range(1, SSIM_WINDOW):
-        rows.add_(x[..., i:i + h, :], alpha=weights[i])
-    return _blur_rows(rows, g)
-
-
-def _blur_rows(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Valid 1-D filtering of the last axis with `g` (11 taps) by banded matrix products."""
-    *lead, w = x.shape
-    out = w - (SSIM_WINDOW - 1)
-    tiles = -(-out // _TILE)
-    band = torch.zeros(_TILE + SSIM_WINDOW - 1, _TILE)
-    for j in range(_TILE):
-        band[j:j + SSIM_WINDOW, j] = g
-    band = band.to(device=x.device, dtype=x.dtype)
-    padded = F.pad(x, (0, tiles * _TILE + SSIM_WINDOW - 1 - w))
-    windows = padded.unfold(-1, _TILE + SSIM_WINDOW - 1, _TILE)  # (…, tiles, TILE + 10)
-    return (windows.reshape(-1, _TILE + SSIM_WINDOW - 1) @ band).reshape(*lead, tiles * _TILE)[..., :out]
+        rows.add_(x[..., i:i + h, :], alpha=_WEIGHTS[i])
+    out = rows[..., 0:w] * _WEIGHTS[0]
+    for i in range(1, SSIM_WINDOW):
+        out.add_(rows[..., i:i + w], alpha=_WEIGHTS[i])
+    return out
 
 
 def _window() -> torch.Tensor:
@@ -115,6 +109,9 @@ def _window() -> torch.Tensor:
     coords = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
     g = torch.exp(-(coords**2) / (2 * SSIM_SIGMA**2))
     return g / g.sum()
+
+
+_WEIGHTS = _window().tolist()
 
 
 @dataclass
@@ -128,43 +125,56 @@ class MethodScores:
     region_ssim_pixels: torch.Tensor | None  # (R,) of them ≥ `SSIM_BORDER` px from the image border
 
 
-def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.Tensor | None = None) -> MethodScores:
+def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.Tensor | None = None,
+                  metrics: Sequence[str] | None = None) -> MethodScores:
     """PSNR and SSIM of every layer (`LAYERS`) for M predictions of the same frame (each batch 1), in one
     vectorised pass: the predictions are stacked (M, 3, ·, W) and each target is tonemapped once.
+    `metrics` (names such as `psnr`, `ssim_no_st`; default all) limits the work to what is asked: a layer
+    without an SSIM asked for skips the blur, by far the largest cost.
 
     The frame is walked in bands of `STRIP_ROWS` rows (SSIM bands overlap by the window's 10 rows), so
     every temporary is a few MB and stays in cache whatever the frame size: at 1920x1080 this is several
     times faster than whole-frame maps, whose 25–75 MB temporaries each cost a fresh mmap and page faults.
-    With `masks` (R, H, W) in {0, 1}, the final colour's squared-error map and SSIM map are also summed
+    With `masks` (R, H, W) in {0, 1} (bool or float), the final colour's squared-error map and SSIM map are also summed
     over each region (one matrix product per band), so per-region PSNR/SSIM can be pooled over frames."""
     b, _, h, w = targets.scene_color.shape
     if b != 1:
         raise InputError(f"score_methods scores one frame at a time, got a batch of {b}")
     _check_ssim_size(targets.scene_color)
+    wanted = set(METRIC_NAMES if metrics is None else metrics)
+    unknown = wanted - set(METRIC_NAMES)
+    if unknown:
+        raise InputError(f"unknown metric(s) {', '.join(sorted(unknown))}; known: {', '.join(METRIC_NAMES)}")
     values: dict[str, torch.Tensor] = {}
     region = None
     with torch.no_grad():
         for suffix, (field, target_field) in LAYERS.items():
+            with_ssim = f"ssim{suffix}" in wanted or (suffix == "" and masks is not None)
+            if not with_ssim and f"psnr{suffix}" not in wanted:
+                continue
             target, preds = getattr(targets, target_field), [getattr(o, field) for o in outputs]
             for pred in preds:
                 check_pair(f"psnr{suffix}", pred, target)
-            sums = _band_sums(preds, target, masks if suffix == "" else None)
+            sums = _band_sums(preds, target, masks if suffix == "" else None, with_ssim)
             values[f"psnr{suffix}"] = 10.0 * torch.log10(1.0 / (sums[0] / (h * w)))
-            values[f"ssim{suffix}"] = sums[1] / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
+            if with_ssim:
+                values[f"ssim{suffix}"] = sums[1] / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
             if suffix == "" and masks is not None:
                 region = sums[2:]
+    values = {name: v for name, v in values.items() if name in wanted}
     return MethodScores(values, *(region or (None, None, None, None)))
 
 
-def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch.Tensor | None) -> tuple:
+def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch.Tensor | None,
+               with_ssim: bool = True) -> tuple:
     """Walk (1, 3, H, W) `target` and the M `preds` in bands of rows: (M,) sums of the squared-error map
-    (ACES, mean over RGB) and of the SSIM map; with (R, H, W) `masks` also their (M, R) sums over each
+    (ACES, mean over RGB) and of the SSIM map (zeros unless `with_ssim`); with (R, H, W) `masks` also their (M, R) sums over each
     region and the (R,) pixel counts of the regions and of their SSIM-defined interiors."""
     h, w, bd = target.shape[-2], target.shape[-1], SSIM_BORDER
     dev = target.device
     err, sim = torch.zeros(len(preds), device=dev), torch.zeros(len(preds), device=dev)
     if masks is not None:
-        masks = masks.to(device=dev, dtype=torch.float32)
+        masks = masks.to(device=dev)  # any dtype in {0, 1}; each band is made float32 where it is used
         reg_err = torch.zeros(len(preds), masks.shape[0], device=dev)
         reg_sim = torch.zeros_like(reg_err)
     for start in range(0, h, STRIP_ROWS):
@@ -175,17 +185,17 @@ def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch
         sq = ((p[..., :stop - start, :] - t[..., :stop - start, :]) ** 2).mean(dim=1)  # (M, band, W)
         err += sq.sum(dim=(1, 2))
         if masks is not None:
-            reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).T
-        if rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
+            reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).float().T
+        if with_ssim and rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
             smap = ssim_map(p, t)  # (M, rows − 10, W − 10)
             sim += smap.sum(dim=(1, 2))
             if masks is not None:
                 inner = masks[:, start + bd:rows.stop - bd, bd:w - bd]
-                reg_sim += smap.flatten(1) @ inner.flatten(1).T
+                reg_sim += smap.flatten(1) @ inner.flatten(1).float().T
     if masks is None:
         return err, sim
     inner = masks[:, bd:h - bd, bd:w - bd]
-    return err, sim, reg_err, reg_sim, masks.flatten(1).sum(dim=1), inner.flatten(1).sum(dim=1)
+    return err, sim, reg_err, reg_sim, masks.flatten(1).sum(dim=1).float(), inner.flatten(1).sum(dim=1).float()
 
 
 def psnr_of_mse(mse: float) -> float:

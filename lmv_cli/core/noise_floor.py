@@ -58,7 +58,7 @@ def noise_floor(
             return rendered_layers(read_frame(other, t, dev))
 
         records += evaluate_scene(scene, n, nets, device=dev, regions=True,
-                                  references={NOISE_FLOOR: second_render}, progress=progress)
+                                  references={NOISE_FLOOR: second_render}, progress=progress, overlap=True)
     return Comparison(a.path, n, {m.name: m.path for m in loaded}, METRICS, records, summarize(records), None,
                       reference=b.path)
 

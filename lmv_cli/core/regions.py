@@ -31,6 +31,7 @@ from lmv_cli.core.baselines import warp
 from lmv_cli.core.color import aces
 from lmv_cli.core.inputs import Frame, final_color, merged_motion_vectors, rendered_layers
 from lmv_cli.core.metrics import psnr_of_mse
+from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.model.warp import backward_warp
 
 REGIONS = ("sky", "translucent", "disoccluded", "shading_change", "static")
@@ -78,17 +79,20 @@ class RegionStats:
         return {"psnr": psnr_of_mse(self.sq_error[method] / self.pixels), "ssim": ssim}
 
 
-def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, threshold: float) -> torch.Tensor:
+def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, threshold: float,
+                  last_color: torch.Tensor | None = None) -> torch.Tensor:
     """Region index (1, H, W) int64 into `REGIONS` of frame t = `recent[0]` (`[t, t−1, …]`, batch 1, with
     depth, motion_vector, skybox_mask, st_alpha and the last rendered frame's colour layers), predicted
     `source` frames after the last rendered one.
 
     truth: (1, 3, H, W) the true linear colour of t; threshold: the shading-change threshold, ACES units
     (`noise_threshold`). Shading change: how far the true ACES colour lies outside the per-channel
-    min … max of the last rendered colour's 3×3 neighbourhood at the reprojected position, mean over RGB."""
+    min … max of the last rendered colour's 3×3 neighbourhood at the reprojected position, mean over RGB.
+    last_color: that frame's final colour (1, 3, H, W) when the caller has it, else recomposed from its
+    layer buffers (`inputs.final_color`)."""
     current, last = recent[0], recent[source]
     mv = merged_motion_vectors([f["motion_vector"].float() for f in recent[:source]])[-1]  # (1, 2, H, W) → t
-    seen, before, lo, hi = _reproject(last, mv)
+    seen, before, lo, hi = _reproject(last, final_color(last) if last_color is None else last_color, mv)
     t = aces(truth.float().clamp(min=0))
     outside = ((lo - t).clamp(min=0) + (t - hi).clamp(min=0)).mean(dim=1)  # (1, H, W), ACES
     moved = _depth_disagrees(current["depth"].float(), seen, before)[:, 0]
@@ -100,11 +104,11 @@ def region_labels(recent: Sequence[Frame], source: int, truth: torch.Tensor, thr
     return labels
 
 
-def _reproject(last: Frame, mv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The last rendered frame gathered at p − mv (nearest, one `grid_sample` for everything): whether the
-    point is inside it (B, 1, H, W) bool, its depth (B, 1, H, W) cm, and the per-channel min and max
-    (B, 3, H, W) each, ACES, of its colour's 3×3 neighbourhood."""
-    lo, hi = _neighbourhood_range(aces(final_color(last)))
+def _reproject(last: Frame, color: torch.Tensor, mv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The last rendered frame (buffers `last`, final colour `color`) gathered at p − mv (nearest, one
+    `grid_sample` for everything): whether the point is inside it (B, 1, H, W) bool, its depth (B, 1, H, W)
+    cm, and the per-channel min and max (B, 3, H, W) each, ACES, of its colour's 3×3 neighbourhood."""
+    lo, hi = _neighbourhood_range(aces(color.float()))
     depth = last["depth"].float()
     stack = torch.cat([torch.ones_like(depth), depth, lo, hi], dim=1)
     moved = backward_warp(stack, mv, mode="nearest", padding="zeros")
@@ -123,9 +127,10 @@ def _neighbourhood_range(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def region_masks(labels: torch.Tensor) -> torch.Tensor:
-    """(1, H, W) region indices → (R, H, W) float masks in {0, 1}, one per entry of `REGIONS`."""
+    """(1, H, W) region indices → (R, H, W) bool masks, one per entry of `REGIONS` (a quarter of float32's
+    memory: `metrics.score_methods` converts them band by band)."""
     ids = torch.arange(len(REGIONS), device=labels.device).view(-1, 1, 1)
-    return (labels == ids).float()
+    return labels == ids
 
 
 def disoccluded(depth: torch.Tensor, last_depth: torch.Tensor, mv: torch.Tensor) -> torch.Tensor:
@@ -149,15 +154,17 @@ def _depth_disagrees(depth: torch.Tensor, seen: torch.Tensor, before: torch.Tens
     return ~seen | ((delta - shift).abs() > DEPTH_TOLERANCE * depth.abs())
 
 
-def noise_threshold(newer: Frame, older: Frame) -> float:
+def noise_threshold(newer: Frame, older: Frame, newer_layers: NetOutputs | None = None,
+                    older_layers: NetOutputs | None = None) -> float:
     """The scene's shading-change threshold (ACES units) from two consecutive rendered frames: among the
     opaque, non-sky, geometry-consistent pixels of `newer`, the difference to `older` warped with `newer`'s
     motion vector (the `warp` baseline; ACES, mean over RGB) is mostly rendering noise: its σ is estimated
     as `MAD_TO_SIGMA` × its median (robust to the few pixels that really changed). Returns
-    `NOISE_SIGMAS` · σ, at least `THRESHOLD_FLOOR`; `region_labels` compares the colour change with it."""
+    `NOISE_SIGMAS` · σ, at least `THRESHOLD_FLOOR`; `region_labels` compares the colour change with it.
+    `*_layers`: the frames' `rendered_layers` when the caller has them (else built from their buffers)."""
     mv = newer["motion_vector"].float()
-    warped = warp([newer, older], 1).color
-    truth = rendered_layers(newer).color
+    warped = warp([newer, older], 1, older_layers).color
+    truth = (newer_layers or rendered_layers(newer)).color
     diff = (aces(truth.clamp(min=0)) - aces(warped.clamp(min=0))).abs().mean(dim=1, keepdim=True)
     consistent = ~disoccluded(newer["depth"], older["depth"], mv)
     consistent &= (newer["st_alpha"] >= TRANSLUCENT_ALPHA) & (newer["skybox_mask"] <= 0.5)

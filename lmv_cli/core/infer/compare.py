@@ -68,7 +68,7 @@ def compare(
     records: list[FrameRecord] = []
     for scene in selected:
         records += evaluate_scene(scene, n, models, device=dev, flip_metrics=use_flip, regions=regions,
-                                  progress=progress)
+                                  progress=progress, overlap=True)
     if plot_path is not None:
         psnr_plot(plot_path, records)
     metrics = METRICS + (FLIP_METRICS if use_flip else ())

@@ -2,7 +2,7 @@
 
 Each scene is streamed once (`evaluate_scene`) with the model and the baselines; a `SceneWriter`
 queues the predicted frames (EXR, PNG), the contact sheet and the video on one background writer
-thread (background.py), so prediction never waits on encoders or disk; then the per-frame metrics (CSV,
+thread (core/background.py), so prediction never waits on encoders or disk; then the per-frame metrics (CSV,
 JSON) and a PSNR plot. Everything is written into a staging folder that becomes OUT only when the whole
 run succeeded (outdir.py). Everything is checked before the first prediction: precision/backend, the
 output folder, the store, scenes and frame ranges, the model and its agreement with the store.
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.evaluate import FrameRecord, Summary, evaluate_scene, frame_range, summarize
+from lmv_cli.core.evaluate import METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
-from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.memory import pin_mmap_threshold
 from lmv_cli.core.devices import pick_device
 from lmv_cli.core.infer.models import load_models, select_scenes
@@ -34,6 +34,9 @@ from lmv_cli.core.store import open_store
 
 SHEET_ROWS = 4
 """Predicted frames shown in a contact sheet, evenly spread over the scene."""
+FRAME_METRICS = ("psnr", "ssim", "psnr_no_st", "psnr_st")
+"""Per-frame metrics by default: the layers' SSIM (two more blurs of every method, about as costly as the
+network at 1080p) only with `all_metrics`; `lmv test` reports them all."""
 
 
 @dataclass
@@ -75,11 +78,13 @@ def extrapolate(
     video: bool = True,
     video_fps: int = DEFAULT_FPS,
     overwrite: bool = False,
+    all_metrics: bool = False,
     progress: ProgressFn | None = None,
 ) -> Extrapolation:
     """Extrapolate the scenes of a store with `model` (a file, run dir, job dir or `bundled`), frames
     `start` … `end`−1, N predictions per rendered frame; write into `out`/<scene>/ (writer.py), all at
-    once when the run succeeded (outdir.py: `out` must be empty unless `overwrite`)."""
+    once when the run succeeded (outdir.py: `out` must be empty unless `overwrite`). Per-frame metrics are
+    `FRAME_METRICS`, or every metric of `lmv test` with `all_metrics`."""
     folder = OutputFolder(out, overwrite=overwrite)
     if video_fps < 1:
         raise InputError(f"video frame rate: expected an integer >= 1, got {video_fps}")
@@ -93,11 +98,11 @@ def extrapolate(
     note = None if fps or not video else "no video: install the 'video' extra (pip install 'lmv[video]')"
     results, records = [], []
     with folder.staged() as staging:
-        background = BackgroundWriter()
+        background = BackgroundTasks(name="lmv-writer")
         try:
             for scene, span in zip(selected, ranges):
                 result, scene_records = _scene(scene, loaded, staging / scene.name, n, span, dev, background, fps,
-                                               progress)
+                                               METRICS if all_metrics else FRAME_METRICS, progress)
                 results.append(result)
                 records += scene_records
             background.close()  # waits for the last files; raises the writer thread's error
@@ -111,8 +116,8 @@ def extrapolate(
     return Extrapolation(folder.out, loaded.path, n, results, summaries, note)
 
 
-def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, background: BackgroundWriter,
-           fps: int | None, progress: ProgressFn | None) -> tuple[SceneResult, list[FrameRecord]]:
+def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, background: BackgroundTasks,
+           fps: int | None, metrics: Sequence[str], progress: ProgressFn | None) -> tuple[SceneResult, list[FrameRecord]]:
     """Stream frames span[0] … span[1]−1 of one scene through the model, queueing its files on
     `background` as it goes (a video at `fps` frames/s unless None); then the metrics and the plot."""
     first, stop = span
@@ -121,7 +126,7 @@ def _scene(scene, loaded, folder: Path, n: int, span: tuple[int, int], device, b
     video_path = folder / "video.mp4" if fps else None
     writer = SceneWriter(folder, loaded.name, picks, background, VideoWriter(video_path, fps) if fps else None)
     records = evaluate_scene(scene, n, {loaded.name: loaded.model}, device=device, start=first, end=stop,
-                             regions=True, on_frame=writer, progress=progress)
+                             metrics=metrics, regions=True, on_frame=writer, progress=progress, overlap=True)
     sheet = writer.finish()
     context = {"scene": scene.name, "model": str(loaded.path), "frames_per_rendered": n}
     plot = folder / "psnr.png"

@@ -1,13 +1,13 @@
 """What `lmv extrapolate` writes for one scene, fed frame by frame by `evaluate_scene`'s `on_frame`:
 
-    <scene>/exr/frame_<t>.exr      linear HDR prediction (float32 R, G, B, ZIP), predicted frames only
+    <scene>/exr/frame_<t>.exr      linear HDR prediction (half R, G, B, ZIP), predicted frames only
     <scene>/png/frame_<t>.png      its ACES + sRGB preview
     <scene>/contact_sheet.png      prediction | ground truth | error heat-map | warp | regions, a few
                                    frames, with the regions' colour legend (`region_tile`)
     <scene>/video.mp4              prediction | truth | warp with labels, every frame (R and P), `video` extra
 
-`on_frame` only takes the frame's colours off the device and queues one task on a `BackgroundWriter`
-(background.py); tonemapping, encoding and writing run on the writer thread while the next frame is
+`on_frame` only takes the frame's colours off the device and queues one task on a `BackgroundTasks`
+(core/background.py); tonemapping, encoding and writing run on the writer thread while the next frame is
 predicted. Only the contact sheet's few rows are kept in memory; everything else is written as it comes.
 """
 
@@ -23,13 +23,15 @@ from lmv_cli.core import exr
 from lmv_cli.core.errors import LmvError
 from lmv_cli.core.evaluate import FrameRecord
 from lmv_cli.core.infer import video as vid
-from lmv_cli.core.infer.background import BackgroundWriter
+from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.images import contact_sheet, error_heat, legend, preview, region_overlay, write_png
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.regions import REGION_COLORS, REGIONS
 
 SHEET_COLUMNS = ("prediction", "ground truth", "error (ACES)", "warp")
+SHEET_TILE_WIDTH = 640
+"""Widest contact sheet tile (px): larger frames are averaged down by a whole factor (1920 → 640)."""
 REGIONS_COLUMN = "regions"
 
 
@@ -43,7 +45,7 @@ class SceneWriter:
     frame and (for `sheet_frames`) a contact sheet row on `background`; `finish()` queues the sheet and
     the closing of the video. Errors surface from `background` (at a later frame or at its `close`)."""
 
-    def __init__(self, folder: Path, model: str, sheet_frames: set[int], background: BackgroundWriter,
+    def __init__(self, folder: Path, model: str, sheet_frames: set[int], background: BackgroundTasks,
                  video: vid.VideoWriter | None = None):
         self.folder, self.model, self.sheet_frames, self.video = folder, model, sheet_frames, video
         self.background = background
@@ -72,13 +74,10 @@ class SceneWriter:
         t = record.frame
         if color is not None:
             name = frame_name(t)
-            exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: color[i].numpy() for i, c in enumerate("RGB")})
+            exr.write_exr(self.folder / "exr" / f"{name}.exr", {c: _half(color[i]) for i, c in enumerate("RGB")})
             write_png(self.folder / "png" / f"{name}.png", preview(color))
             if t in self.sheet_frames:
-                shown = preview(truth)
-                tiles = [preview(color), shown, error_heat(color, truth), preview(warp)]
-                tiles += region_tile(shown, labels)
-                self.rows.append((f"frame {t} (P{record.source})", tiles))
+                self.rows.append((f"frame {t} (P{record.source})", sheet_tiles(color, truth, warp, labels)))
         if self.video is not None:
             tag = f"frame {t}  " + (f"P{record.source}" if record.predicted else "R")
             shown = (color, truth, warp) if color is not None else (truth, truth, truth)
@@ -102,12 +101,38 @@ class SceneWriter:
             write_png(sheet, image)
 
 
+def sheet_tiles(color: torch.Tensor, truth: torch.Tensor, warp: torch.Tensor, labels: np.ndarray | None) -> list[np.ndarray]:
+    """One contact sheet row (`SHEET_COLUMNS`, then the regions tile when `labels` (H, W) are given) of
+    linear colours (3, H, W), averaged down by a whole factor to at most `SHEET_TILE_WIDTH` px wide (the
+    sheet is an overview; the frames themselves are in png/ and exr/): at 1920x1080 five full-size
+    columns made a 9,600 px wide PNG costing seconds to encode."""
+    down = max(1, -(-truth.shape[-1] // SHEET_TILE_WIDTH))  # ceil
+    small = [vid.reduce(x, down)[0] for x in (color, truth, warp)]
+    shown = preview(small[1])
+    tiles = [preview(small[0]), shown, error_heat(small[0], small[1]), preview(small[2])]
+    if labels is not None:
+        h, w = shown.shape[:2]
+        tiles += region_tile(shown, labels[down // 2::down, down // 2::down][:h, :w])  # the block centres' regions
+    return tiles
+
+
 def region_tile(truth: np.ndarray, labels: np.ndarray | None) -> list[np.ndarray]:
     """The contact sheet's regions tile of a predicted frame: the truth preview (H, W, 3) tinted by region
     (`labels` (H, W), index into `REGIONS`, colours `REGION_COLORS`), or nothing without labels."""
     if labels is None:
         return []
     return [region_overlay(truth, labels, [REGION_COLORS[r] for r in REGIONS])]
+
+
+def _half(channel: torch.Tensor) -> np.ndarray:
+    """One (H, W) float32 channel as float16 for the EXR, clamped to half's largest finite value: the
+    precision of the colours it was predicted from (stores and UE's SceneColor are half), and the
+    file and its ZIP time about half of float32's."""
+    return channel.clamp(max=HALF_MAX).numpy().astype(np.float16)
+
+
+HALF_MAX = 65504.0
+"""Largest finite float16."""
 
 
 def _host(color: torch.Tensor) -> torch.Tensor:

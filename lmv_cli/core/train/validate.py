@@ -33,7 +33,8 @@ def validate(
             scene = open_store(ref.store).scene(ref.scene)
             end = min(scene.frames, frames) if frames else None
             hook = _first_predicted(preview, f"{ref.scene}", n) if preview and ref is scenes[0] else None
-            records += evaluate_scene(scene, n, {MODEL: model}, device=device, end=end, on_frame=hook)
+            records += evaluate_scene(scene, n, {MODEL: model}, device=device, end=end, metrics=VAL_METRICS,
+                                      on_frame=hook)
         summary = summarize(records)[OVERALL]
         result[f"n{n}"] = {m: {k: summary.methods[m][k] for k in VAL_METRICS} for m in summary.methods}
     return result

@@ -1,12 +1,14 @@
-"""Output writing off the critical path: one background thread drains a bounded queue of tasks (tonemap,
-encode and write one frame's files), so prediction never waits on disk or on PNG/EXR/H.264 encoders.
+"""Work off the critical path: one background thread drains a bounded queue of tasks in order — the
+output writing of `lmv extrapolate` (tonemap, encode and write one frame's files, so prediction never
+waits on disk or on PNG/EXR/H.264 encoders) and the scoring of `evaluate_scene` (metrics and regions of
+frame t while the network predicts frame t+1).
 
-The queue holds at most `depth` tasks: when the writer falls behind, `submit` blocks, which bounds the
-memory of `lmv extrapolate` to a few frames whatever the scene length. The first exception of a task
-is kept; later tasks are skipped, and the error is raised in the caller's thread at its next `submit`
-or at `close`, so a failed write fails the run (exit 1) instead of dying silently in the thread.
+The queue holds at most `depth` tasks: when the thread falls behind, `submit` blocks, which bounds the
+memory to a few frames whatever the scene length. The first exception of a task is kept; later tasks
+are skipped, and the error is raised in the caller's thread at its next `submit` or at `close`, so a
+failed task fails the run (exit 1) instead of dying silently in the thread.
 
-    writer = BackgroundWriter()
+    writer = BackgroundTasks()
     try:
         for frame in frames:
             writer.submit(lambda f=frame: write(f))
@@ -27,10 +29,10 @@ QUEUE_DEPTH = 2
 3 × (3 full-resolution float32 colours) ≈ 220 MB), enough to absorb one slow write."""
 
 
-class BackgroundWriter:
+class BackgroundTasks:
     """One daemon thread running submitted zero-argument tasks in order; see the module docstring."""
 
-    def __init__(self, depth: int = QUEUE_DEPTH, name: str = "lmv-writer"):
+    def __init__(self, depth: int = QUEUE_DEPTH, name: str = "lmv-background"):
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._closed = False
@@ -41,8 +43,14 @@ class BackgroundWriter:
         """Queue `task` (blocks while the queue is full); raise the error of an earlier task, if any."""
         self.raise_error()
         if self._closed:
-            raise RuntimeError("BackgroundWriter: submit after close")
+            raise RuntimeError("BackgroundTasks: submit after close")
         self._queue.put(task)
+
+    def wait(self) -> None:
+        """Block until every task submitted so far has run (a two-stage pipeline: the caller prepares the
+        next task while this thread runs the last one, and never more than one is alive in each)."""
+        self._queue.join()
+        self.raise_error()
 
     def close(self, *, raise_error: bool = True) -> None:
         """Run the queued tasks, stop the thread and (unless `raise_error` is False, as when the caller
@@ -68,9 +76,11 @@ class BackgroundWriter:
         while True:
             task = self._queue.get()
             if task is None:
+                self._queue.task_done()
                 return
             if self._error is None:
                 try:
                     task()
                 except BaseException as e:  # noqa: BLE001 — handed to the caller's thread, see raise_error
                     self._error = e
+            self._queue.task_done()
