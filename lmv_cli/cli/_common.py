@@ -16,6 +16,7 @@ from typing import TypeVar
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from lmv_cli.cli._errors import describe, word
 from lmv_cli.core.errors import LmvError, LmvWarning
 
 F = TypeVar("F", bound=Callable)
@@ -69,8 +70,8 @@ def lmv_command(fn: F) -> F:
             if _verbose():
                 traceback.print_exc(file=sys.stderr)
             if as_json:
-                _json_error(1, type(e).__name__, e.message, str(e), path=e.path, frame=e.frame)
-            typer.echo(f"error: {e}", err=True)
+                _json_error(1, type(e).__name__, word(e.message), describe(e), path=e.path, frame=e.frame)
+            typer.echo(f"error: {describe(e)}", err=True)
             raise typer.Exit(1) from None
         except typer.BadParameter as e:
             if as_json:
@@ -86,7 +87,7 @@ def lmv_command(fn: F) -> F:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`LmvWarning`s as one `warning:` line on stderr; others (a library's) only with --verbose."""
     if issubclass(category, LmvWarning):
-        typer.echo(f"warning: {message}", err=True)
+        typer.echo(f"warning: {word(str(message))}", err=True)
     elif _verbose():
         typer.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
