@@ -19,10 +19,11 @@ from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.build import build_model
+from lmv_cli.core.progress import OnEvent
 from lmv_cli.core.store import open_store
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
-from lmv_cli.core.train.loop import OnEvent, Trainer
+from lmv_cli.core.train.loop import Trainer
 from lmv_cli.core.train.meta import train_resolution
 from lmv_cli.core.train.rundir import RunDir, create_run, find_run
 from lmv_cli.core.train.state import Progress
