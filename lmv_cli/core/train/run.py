@@ -40,6 +40,24 @@ class TrainResult:
     main: bool  # rank 0 (the process that reports)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What `train` would do with a config, found without writing anything: the stores' windows (None
+    when the config names no store) and the model's parameters, per part and in all."""
+
+    index: DataIndex | None
+    parameter_counts: dict[str, int]
+    parameters: int
+
+
+def plan_run(cfg: Config) -> RunPlan:
+    """Check the stores of `cfg` (as `train` would, when it names any) and build its model once to
+    count its parameters; writes nothing (`lmv train --dry-run`)."""
+    index = check_data(cfg) if cfg.data.stores else None
+    model = build_model(cfg.model)
+    return RunPlan(index, model.parameter_counts(), sum(p.numel() for p in model.parameters()))
+
+
 def check_data(cfg: Config) -> DataIndex:
     """Open every store and cut the windows; any problem is one `LmvError` naming the store or scene."""
     return build_index(cfg.data)
