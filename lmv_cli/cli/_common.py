@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import sys
 import traceback
 import warnings
@@ -37,8 +38,24 @@ def _tidy(params: list) -> list:
     return params
 
 
+def reflow(text: str | None) -> str | None:
+    """A command's docstring as paragraphs: the lines of each paragraph joined by spaces (the terminal
+    wraps them at its own width; rich help would keep every source line break), blank-line breaks
+    kept, and a paragraph that starts with click's no-rewrap marker (a backspace line) kept as is."""
+    if not text:
+        return text
+    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in paragraphs)
+
+
 class LmvCommand(TyperCommand):
-    """A Typer command whose help and usage lines follow `_tidy`."""
+    """A Typer command whose help and usage lines follow `_tidy`, and whose help text flows as
+    paragraphs (`reflow`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx):
         return _tidy(super().get_params(ctx))
