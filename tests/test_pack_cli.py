@@ -147,8 +147,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_store(tmp_path):
     with pytest.raises(StoreError, match=rf"incomplete: {done}/{frames} frames of scene long packed; .*"
                                          r"`pack.resume`"):
         open_store(store)
-    resumed = subprocess.run(lmv_pack(export, store, "--workers", "1", "--resume"), capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke(export, store, "--workers", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
     assert f"({frames - done} this run" in resumed.stdout
     assert_same_store(reference, store)
     assert open_store(store).scene("long").attrs["frames_done"] == frames
@@ -182,8 +182,9 @@ def test_a_worker_killed_mid_pack_is_a_clear_error(tmp_path):
 
 
 def test_a_second_pack_is_refused_while_the_first_holds_the_lock(tmp_path):
-    """Acceptance 2 (lock): two real `lmv pack` processes on one store. While the first holds the lock
-    (frozen mid-pack with SIGSTOP), a second pack exits 1 naming its PID, readers and capture-check
+    """Acceptance 2 (lock): two `lmv pack` processes on one store (the first a real `lmv pack`, the
+    second this one). While the first holds the lock (frozen mid-pack with SIGSTOP), a second pack exits
+    1 naming its PID, readers and capture-check
     say "being packed"; after `kill -9` of the first, --resume proceeds without any clean-up."""
     from lmv_cli.core.store.verify import verify_store
 
@@ -198,10 +199,10 @@ def test_a_second_pack_is_refused_while_the_first_holds_the_lock(tmp_path):
             time.sleep(0.002)
         os.kill(first.pid, signal.SIGSTOP)
         assert 0 < frames_done(store, "long") < 12, "the first pack did not stop mid-way"
-        for flags in ((), ("--resume",), ("--overwrite",)):
-            second = subprocess.run(lmv_pack(export, store, "-j", "1", *flags), capture_output=True, text=True)
+        for flags in ((), ("--resume",), ("--overwrite",)):  # from this process: the lock is across processes
+            second = invoke(export, store, "-j", "1", *flags)
             line = second.stderr.strip()
-            assert second.returncode == 1 and line.startswith(f"error: {store}: "), (flags, second.stderr)
+            assert second.exit_code == 1 and line.startswith(f"error: {store}: "), (flags, second.stderr)
             assert f"being packed by another `lmv pack` (PID {first.pid})" in line and "--resume" in line
         with pytest.raises(StoreError, match=rf"store is being packed \(PID {first.pid}\); open it once"):
             open_store(store)
@@ -211,6 +212,6 @@ def test_a_second_pack_is_refused_while_the_first_holds_the_lock(tmp_path):
         first.wait()
     with pytest.raises(StoreError, match="incomplete: .* finish it with `pack.resume`"):
         open_store(store)  # the OS dropped the lock with the process
-    resumed = subprocess.run(lmv_pack(export, store, "--workers", "1", "--resume"), capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke(export, store, "--workers", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
     assert_same_store(reference, store)
