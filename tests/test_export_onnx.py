@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.onnx_export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
+from lmv_cli.core.onnx_export_job import export_model
 from lmv_cli.core.model.onnx_flat import flat_inputs, outputs_from_flat
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import load_model, save_model
@@ -240,10 +241,17 @@ def test_out_in_a_read_only_folder_is_a_one_line_error(tiny_model, tmp_path):
     _one_line_error(result, str(folder / "x.onnx"), "ermission")
 
 
-def test_failed_validation_leaves_nothing_behind(tiny_model, eval_store, tmp_path):
+def test_a_store_frame_that_cannot_be_validated_on_fails_before_the_export_and_leaves_nothing(
+        tiny_model, eval_store, tmp_path):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "step.onnx"
     result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript",
                                       "--check-size", "50x40", "--store", str(eval_store), "--frame", "99"])
     _one_line_error(result, "frame 99")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_with_nothing_to_validate_on_is_refused_before_the_export(tiny_model, tmp_path):
+    with pytest.raises(ExportError, match="no check: give at least one frame size") as raised:
+        export_model(tiny_model, tmp_path / "x.onnx", exporter="torchscript", check_frames=())
+    assert raised.value.path is None and list(tmp_path.iterdir()) == []
