@@ -84,7 +84,7 @@ def test_an_existing_folder_needs_resume_or_overwrite(tmp_path):
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=False, overwrite=False)
     assert "`resume`" in caught.value.message and "`overwrite`" in caught.value.message
-    assert (caught.value.path, caught.value.option) == (out, "overwrite")
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 # --- inspect_output: the writer lock --------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_resume_needs_root_metadata(tmp_path):
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=True, overwrite=False)
     assert "root zarr.json" in caught.value.message and "`overwrite`" in caught.value.message
-    assert (caught.value.path, caught.value.option) == (out, "overwrite")
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 def test_overwrite_replaces_a_store_without_root_metadata(tmp_path):

@@ -133,7 +133,7 @@ def test_resume_refusal_names_each_difference_with_both_values(tmp_path):
     assert re.search(r"source.*'/a/export'.*'/b/export'", message)
     assert "..." not in message  # short values whole, not marked as shortened
     assert "`overwrite`" in message
-    assert caught.value.path == out
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 def test_resume_refusal_shortens_long_values(tmp_path):
