@@ -9,7 +9,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from helpers_export import set_root_attr
 from lmv_cli.cli.app import app
+from lmv_cli.core.model import files
+from lmv_cli.core.store import pack
 
 runner = CliRunner()
 
@@ -25,9 +28,9 @@ def one_line(result, code: int) -> str:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--frames", "0"], "Invalid value for --frames: must be between 2 and"),
+        (["--frames", "0"], "Invalid value for --frames: frames must be between 2 and"),
         (["--frames", "-3"], "got -3"),
-        (["--size", "0x0"], "Invalid value for --size: must be between 16x16 and 8192x8192, got 0x0"),
+        (["--size", "0x0"], "Invalid value for --size: size must be between 16x16 and 8192x8192, got 0x0"),
         (["--size", "wide"], "expected WIDTHxHEIGHT such as 320x180"),
         (["--scene", "nope"], "unknown scene 'nope'; valid scenes: orbit, occlusion, moving_light, translucency, "
                               "flythrough"),
@@ -90,3 +93,18 @@ def test_config_errors_name_the_file_and_the_dotted_key(tmp_path):
     assert "--set train.lr=inf: 'train.lr': expected a finite float, got inf (not finite)" in line
     line = one_line(runner.invoke(app, ["train", "--config", str(config), "--dry-run", "--set", "train.lr=-1"]), 1)
     assert f"{config} with --set train.lr=-1: invalid configuration: need 0 < train.lr_min <= train.lr" in line
+
+
+def test_an_unfinished_store_names_the_pack_command_that_finishes_it(synth_scene, tmp_path):
+    store = tmp_path / "s.zarr"
+    pack(synth_scene, store, workers=1)
+    set_root_attr(store, complete=False)
+    line = one_line(runner.invoke(app, ["test", "bundled", "--data", str(store)]), 1)
+    assert line.startswith(f"error: {store}: ") and "incomplete" in line
+    assert "lmv pack EXPORT STORE --resume" in line and "`pack.resume`" not in line
+
+
+def test_a_missing_bundled_model_names_the_model_option(eval_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "none.pt")
+    line = one_line(runner.invoke(app, ["extrapolate", str(eval_store), "--out", str(tmp_path / "out")]), 1)
+    assert "no model is bundled" in line and "--model" in line and "`model`" not in line

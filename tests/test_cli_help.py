@@ -4,9 +4,11 @@ brackets and tell the truth about export sizes, and shell completion is on."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
@@ -82,3 +84,18 @@ def test_export_help_keeps_the_extra_and_tells_the_sizes():
     assert "pip install 'lmv[onnx]'" in text
     assert "multiples of 32 for fsnet_lite" in text or "of 32 for fsnet_lite" in text
     assert "any H and W that are multiples of 16" not in text
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "noise-floor"])
+def test_help_flows_as_paragraphs_not_broken_where_the_docstring_breaks_its_lines(command):
+    """A shown line may end where a docstring line ends only when the next word would not fit in 200
+    columns (rich wrapped it there), never because the docstring broke its line."""
+    doc = inspect.getdoc(typer.main.get_command(app).commands[command].callback)
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    shown = [line.strip(" │") for line in result.output.splitlines()]
+    for paragraph in doc.split("\n\n"):
+        source = [line.strip() for line in paragraph.splitlines()]
+        for end, start in zip(source, source[1:]):
+            broken = [a for a, b in zip(shown, shown[1:])
+                      if a.endswith(end) and b.startswith(start) and len(a) + 1 + len(start.split()[0]) < 190]
+            assert not broken, (command, end, start)

@@ -115,15 +115,15 @@ def test_overrides_use_the_same_path():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.foo=1", r"--set model.foo=1: unknown key 'model.foo' \(valid keys under model: preset"),
-        ("nonsense.x=1", r"--set nonsense.x=1: unknown key 'nonsense' \(valid keys: model, data, train, loss\)"),
+        ("model.foo=1", r"`override` model.foo=1: unknown key 'model.foo' \(valid keys under model: preset"),
+        ("nonsense.x=1", r"`override` nonsense.x=1: unknown key 'nonsense' \(valid keys: model, data, train, loss\)"),
         ("train.lr.x=1", r"'train.lr' is a value, not a section"),
-        ("train.lr=fast", r"--set train.lr=fast: 'train.lr': expected float, got str \('fast'\)"),
+        ("train.lr=fast", r"`override` train.lr=fast: 'train.lr': expected float, got str \('fast'\)"),
         ("train.lr", r"override must look like section.key=value"),
         ("=3", r"override must look like section.key=value"),
         ("data.crop=[1,", r"value is not valid YAML"),
         ("model=3", r"'model' must be a mapping, got int"),
-        ("train.lr=.inf", r"--set train.lr=.inf: 'train.lr': expected a finite float, got inf"),
+        ("train.lr=.inf", r"`override` train.lr=.inf: 'train.lr': expected a finite float, got inf"),
         ("loss.sky=.nan", r"'loss.sky': expected a finite float, got nan"),
         ("train.lr=1e400", r"'train.lr': expected a finite float, got inf"),
     ],
@@ -205,3 +205,9 @@ def test_the_old_flips_key_still_reads_as_mirror(tmp_path):
     both.write_text("data: {flips: false, mirror: true}\n")
     with pytest.raises(ConfigError, match="data.flips"):
         load_config(both)
+
+
+def test_an_override_error_carries_the_key_and_the_value():
+    with pytest.raises(ConfigError, match="train.lr=fast") as raised:
+        load_config(None, ["train.lr=fast"])
+    assert (raised.value.option, raised.value.value) == ("train.lr", "fast")

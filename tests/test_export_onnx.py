@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from lmv_cli.cli.app import app
 from lmv_cli.core.config import ModelConfig
 from lmv_cli.core.onnx_export import ExportError, _check_dynamic, example_inputs, export_onnx, store_inputs, validate_onnx
+from lmv_cli.core.onnx_export_job import export_model
 from lmv_cli.core.model.onnx_flat import flat_inputs, outputs_from_flat
 from lmv_cli.core.model.build import build_model
 from lmv_cli.core.model.files import load_model, save_model
@@ -29,13 +30,13 @@ RUN_AT = (48, 80)
 
 @pytest.fixture(scope="module")
 def exported(tiny_model, eval_store, tmp_path_factory):
-    """`lmv export-onnx` (torchscript exporter: seconds) of the tiny trained fsnet_small, validated on
-    the store; returns (network, onnx path, CLI output)."""
+    """`lmv export-onnx` (torchscript exporter: seconds) of the tiny trained fsnet_small, validated at
+    one small size (the default sizes: the bundled test) and on the store; returns (network, onnx path,
+    CLI output)."""
     pytest.importorskip("onnxruntime")
     out = tmp_path_factory.mktemp("onnx") / "step.onnx"
-    result = CliRunner().invoke(
-        app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript", "--store", str(eval_store)]
-    )
+    result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript",
+                                      "--check-size", "48x40", "--store", str(eval_store)])
     assert result.exit_code == 0, result.output
     net, _, _ = load_model(tiny_model)
     return net, out, result.output
@@ -98,15 +99,6 @@ def test_exported_graph_runs_at_another_size(exported):
     assert [o.name for o in graph.output] == list(OUTPUT_NAMES)
 
 
-def test_export_at_32x48_then_run_elsewhere(tmp_path):
-    pytest.importorskip("onnxruntime")
-    torch.manual_seed(1)
-    net = FSNet.from_preset("fsnet_small").eval()
-    path = export_onnx(net, tmp_path / "s.onnx", exporter="torchscript", size=EXPORT_AT)
-    v = validate_onnx(net, path, example_inputs(net, (64, 32), seed=2))
-    assert v.ok and v.color_error < 1e-4 * max(1.0, v.color_peak)
-
-
 def test_store_inputs_real_frame(tiny_model, eval_store):
     net, _, _ = load_model(tiny_model)
     inputs, scene, t = store_inputs(net, eval_store)
@@ -164,7 +156,11 @@ def _model_file(preset: str, path: Path) -> Path:
     return save_model(path, build_model(cfg), cfg)
 
 
-@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p == "fsnet" else p
+# fsnet is slow to export; fsnet_lite is the bundled model, exported at the default sizes by the next test
+COVERED_ELSEWHERE = ("fsnet", "fsnet_lite")
+
+
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else p
                                     for p in sorted(PRESETS)])
 def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, tmp_path):
     """`lmv export-onnx RUN_DIR OUT.onnx` for each preset, validated at three frame sizes with no side a
@@ -245,10 +241,17 @@ def test_out_in_a_read_only_folder_is_a_one_line_error(tiny_model, tmp_path):
     _one_line_error(result, str(folder / "x.onnx"), "ermission")
 
 
-def test_failed_validation_leaves_nothing_behind(tiny_model, eval_store, tmp_path):
+def test_a_store_frame_that_cannot_be_validated_on_fails_before_the_export_and_leaves_nothing(
+        tiny_model, eval_store, tmp_path):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "step.onnx"
     result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript",
                                       "--check-size", "50x40", "--store", str(eval_store), "--frame", "99"])
     _one_line_error(result, "frame 99")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_with_nothing_to_validate_on_is_refused_before_the_export(tiny_model, tmp_path):
+    with pytest.raises(ExportError, match="no check: give at least one frame size") as raised:
+        export_model(tiny_model, tmp_path / "x.onnx", exporter="torchscript", check_frames=())
+    assert raised.value.path is None and list(tmp_path.iterdir()) == []

@@ -414,7 +414,7 @@ def _run(root: Path, *names: str) -> Path:
 def test_resolve_bundled(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "none.pt")
     e = _msg(resolve_model, "bundled")
-    assert "bundled" in e.message and "--model" in e.message
+    assert "bundled" in e.message and e.option == "model"
     assert e.path is None
     (tmp_path / "dir.pt").mkdir()
     monkeypatch.setattr(files, "BUNDLED_PATH", tmp_path / "dir.pt")

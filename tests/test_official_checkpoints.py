@@ -401,9 +401,9 @@ def test_import_refuses_to_overwrite_without_overwrite(tmp_path):
     dst = tmp_path / "out.pt"
     dst.write_bytes(b"keep me")
     err = raised(import_official_checkpoint, WEIGHTS, dst)
-    assert err.path == dst and str(dst) in str(err) and "--overwrite" in err.message
+    assert err.path == dst and str(dst) in str(err) and err.option == "overwrite"
     err = raised(import_official_checkpoint, WEIGHTS, dst, overwrite=False)
-    assert "exists" in err.message and "--overwrite" in err.message
+    assert "exists" in err.message and (err.option, err.value) == ("overwrite", False)
     assert dst.read_bytes() == b"keep me"
     summary = import_official_checkpoint(WEIGHTS, dst, overwrite=True)
     assert summary["out"] == str(dst)

@@ -64,9 +64,9 @@ def test_every_parameter_gets_a_finite_gradient(cfg, one_thread):
 
 
 def test_overfitting_one_window_cuts_the_loss(window, one_thread):
-    """60 AdamW steps (lr 1e-3, seed 0) on one fixed 64×64 synth window: the total loss drops more than
-    10× and the prediction ends far above its start and above repeating the last frame. Measured:
-    loss 0.619 -> 0.031 (20×); PSNR 19.4 -> 34.1 dB (repeat 32.2 dB, MV warp 33.6 dB)."""
+    """45 AdamW steps (lr 1e-3, seed 0) on one fixed 64×64 synth window: the total loss drops more than
+    10× and the prediction ends far above its start and above repeating the last frame. Measured
+    (torch 2.13, CPU): loss cut 15.8× (20.6× after 60 steps); PSNR 18.4 -> 34.6 dB (repeat 32.2 dB)."""
     torch.manual_seed(0)
     model = build_model(ModelConfig(init="random"))  # from random weights (init "warp" starts near the end)
     inputs, targets = assemble_inputs(window), assemble_targets(window[0])
@@ -74,7 +74,7 @@ def test_overfitting_one_window_cuts_the_loss(window, one_thread):
         psnr_before = psnr(model(inputs).color, targets.scene_color).item()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     losses = []
-    for _ in range(60):
+    for _ in range(45):
         optimizer.zero_grad()
         loss, _ = total_loss(model(inputs), targets)
         loss.backward()

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
+
+from lmv_cli.cli.app import app
 
 TINY_YAML = str(Path(__file__).parents[1] / "configs" / "tiny.yaml")
 PLANNED = ["train.max_steps=12", "train.epochs=3", "train.checkpoint_every=3"]
@@ -114,9 +117,9 @@ def test_steps_extend_a_finished_run(eval_store, tmp_path):
 
 def test_resume_on_a_folder_that_is_not_a_run(tmp_path):
     for target, message in ((tmp_path, "not a run directory"), (tmp_path / "nope", "no such run directory")):
-        result = run(lmv_args("resume", str(target)))
-        assert result.returncode == 1 and message in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        result = CliRunner().invoke(app, ["resume", str(target)])
+        assert result.exit_code == 1 and message in result.stderr and str(target) in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
 @pytest.mark.slow

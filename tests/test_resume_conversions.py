@@ -55,7 +55,7 @@ def test_other_conversions_are_refused(packed, tmp_path: Path, key: str, value) 
     export, store = packed
     out = interrupted_copy(store, tmp_path / "r.zarr", lambda c: c.__setitem__(key, value))
     with pytest.raises(StoreError, match=r"r\.zarr: cannot resume: the store was packed differently "
-                                         r"\(conversions: store has .*\); use --overwrite"):
+                                         r"\(conversions: store has .*\); pass `overwrite`"):
         pack(export, out, resume=True)
 
 

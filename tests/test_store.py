@@ -128,7 +128,7 @@ def test_resume_continues_an_interrupted_store(packed, two_scenes, tmp_path):
     for chunk in (out / "alpha" / "scene_color" / "c").glob("[12]"):
         shutil.rmtree(chunk)
     (out / "alpha" / "depth" / "zarr.json.1234.partial").write_text("junk from a killed write")
-    with pytest.raises(StoreError, match=r"incomplete: 1/3 frames of scene alpha packed; run `lmv pack --resume`"):
+    with pytest.raises(StoreError, match=r"incomplete: 1/3 frames of scene alpha packed"):
         open_store(out)
     result = pack(two_scenes, out, resume=True)
     assert [(name, done) for name, _, done in result.scenes] == [("alpha", 2), ("beta", 0)]
@@ -145,8 +145,9 @@ def test_overwrite_replaces_a_store(packed, two_scenes, tmp_path):
 
 
 def test_existing_store_needs_a_flag(packed, two_scenes):
-    with pytest.raises(StoreError, match="already exists; pass --resume .* or --overwrite"):
+    with pytest.raises(StoreError, match="already exists; pass `resume` .* or `overwrite`") as raised:
         pack(two_scenes, packed)
+    assert (raised.value.path, raised.value.option) == (packed, "overwrite")
 
 
 def test_output_path_that_is_a_file(two_scenes, tmp_path):
@@ -174,20 +175,21 @@ def test_overwrite_refuses_a_folder_that_is_not_a_store(two_scenes, tmp_path):
 
 
 def test_flags_exclude_each_other_and_workers_positive(two_scenes, tmp_path):
-    with pytest.raises(StoreError, match="--resume and --overwrite exclude each other"):
+    with pytest.raises(StoreError, match="`resume` and `overwrite` exclude each other"):
         pack(two_scenes, tmp_path / "x.zarr", resume=True, overwrite=True)
-    with pytest.raises(StoreError, match=r"--workers must be 0 \(automatic\) or more, got -1"):
+    with pytest.raises(StoreError, match=r"must be 0 \(automatic\) or more, got -1") as raised:
         pack(two_scenes, tmp_path / "x.zarr", workers=-1)
+    assert (raised.value.option, raised.value.value) == ("workers", -1)
 
 
 def test_other_format_version(packed, two_scenes, tmp_path):
     out = tmp_path / "v1.zarr"
     shutil.copytree(packed, out)
     set_root_attr(out, format_version=1)
-    with pytest.raises(StoreError, match=r"store format version 1, this lmv reads 2; re-pack the export with "
-                                         r"`lmv pack EXPORT STORE --overwrite`"):
+    with pytest.raises(StoreError, match=r"store format version 1, this lmv reads 2; re-pack the export") as raised:
         open_store(out)
-    with pytest.raises(StoreError, match="cannot resume: store format version 1, this lmv writes 2; use --overwrite"):
+    assert raised.value.option == "pack.overwrite"
+    with pytest.raises(StoreError, match="cannot resume: store format version 1, this lmv writes 2; pass `overwrite`"):
         pack(two_scenes, out, resume=True)
 
 
@@ -211,7 +213,7 @@ def test_open_store_refuses_what_is_not_a_complete_store(packed, tmp_path):
     finishing = tmp_path / "finishing.zarr"
     shutil.copytree(packed, finishing)
     set_root_attr(finishing, complete=False)
-    with pytest.raises(StoreError, match="packing stopped while finishing; run `lmv pack --resume`"):
+    with pytest.raises(StoreError, match="packing stopped while finishing; finish it with `pack.resume`"):
         open_store(finishing)
 
 
@@ -235,7 +237,7 @@ def test_undecodable_frame_leaves_an_incomplete_store(two_scenes, tmp_path):
     data = bytearray(path.read_bytes())
     data[-200:-8] = bytes(192)  # zero the tail of the last compressed chunk
     path.write_bytes(bytes(data))
-    message = r"beta/WorldNormal/frame_1\.EXR.*c\.zarr is left incomplete: run `lmv pack --resume`"
+    message = r"beta/WorldNormal/frame_1\.EXR.*c\.zarr is left incomplete: pass `resume`"
     with pytest.raises(ExrError, match=message):
         pack(export, tmp_path / "c.zarr")
     with pytest.raises(StoreError, match="incomplete"):

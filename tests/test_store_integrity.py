@@ -168,7 +168,7 @@ def test_capture_check_lists_every_fault_at_once_and_overwrite_restores(source, 
     assert "FAILED" in text.stdout and str(store / scene / layout.chunk_key("depth", 1)) in text.stdout
 
     refused = runner.invoke(app, ["pack", str(export), str(store), "--resume"])
-    assert refused.exit_code == 1 and "use --overwrite" in refused.stderr
+    assert refused.exit_code == 1 and "pass --overwrite" in refused.stderr
     repaired = runner.invoke(app, ["pack", str(export), str(store), "--overwrite", "-j", "1"])
     assert repaired.exit_code == 0, repaired.output
     assert_same_store(fresh, store)

@@ -83,8 +83,8 @@ def test_an_existing_folder_needs_resume_or_overwrite(tmp_path):
     out = _root(tmp_path)
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=False, overwrite=False)
-    assert "--resume" in caught.value.message and "--overwrite" in caught.value.message
-    assert caught.value.path == out
+    assert "`resume`" in caught.value.message and "`overwrite`" in caught.value.message
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 # --- inspect_output: the writer lock --------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_a_store_another_pack_writes_is_refused_naming_its_pid(tmp_path, resume,
             bookkeeping.inspect_output(out, resume=resume, overwrite=overwrite)
     finally:
         os.close(fd)
-    assert "PID 4242" in caught.value.message and "--resume" in caught.value.message
+    assert "PID 4242" in caught.value.message and caught.value.option == "pack.resume"
     assert caught.value.path == out
 
 
@@ -187,8 +187,8 @@ def test_resume_needs_root_metadata(tmp_path):
     out = _lock_file_store(tmp_path)
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=True, overwrite=False)
-    assert "root zarr.json" in caught.value.message and "--overwrite" in caught.value.message
-    assert caught.value.path == out
+    assert "root zarr.json" in caught.value.message and "`overwrite`" in caught.value.message
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 def test_overwrite_replaces_a_store_without_root_metadata(tmp_path):
@@ -199,7 +199,7 @@ def test_resume_refuses_another_format_version_naming_both(tmp_path):
     out = _root(tmp_path, {"format": layout.FORMAT, "format_version": 1})
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=True, overwrite=False)
-    assert re.search(r"format version 1\b.*\b2\b.*--overwrite", caught.value.message)
+    assert re.search(r"format version 1\b.*\b2\b.*`overwrite`", caught.value.message)
     assert caught.value.path == out
 
 
@@ -207,7 +207,7 @@ def test_resume_refuses_a_store_without_a_format_version(tmp_path):
     out = _root(tmp_path, {"format": layout.FORMAT})
     with pytest.raises(StoreError) as caught:
         bookkeeping.inspect_output(out, resume=True, overwrite=False)
-    assert re.search(r"format version None\b.*\b2\b.*--overwrite", caught.value.message)
+    assert re.search(r"format version None\b.*\b2\b.*`overwrite`", caught.value.message)
 
 
 def test_overwrite_replaces_a_store_of_another_format_version(tmp_path):

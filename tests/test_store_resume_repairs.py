@@ -131,8 +131,9 @@ def test_resume_refusal_names_each_difference_with_both_values(tmp_path):
     message = caught.value.message
     assert re.search(rf"lmv_version.*{re.escape(repr(__version__))}.*'9\.9'", message)  # the key, then and now
     assert re.search(r"source.*'/a/export'.*'/b/export'", message)
-    assert "--overwrite" in message
-    assert caught.value.path == out
+    assert "..." not in message  # short values whole, not marked as shortened
+    assert "`overwrite`" in message
+    assert (caught.value.path, caught.value.option, caught.value.value) == (out, "overwrite", False)
 
 
 def test_resume_refusal_shortens_long_values(tmp_path):

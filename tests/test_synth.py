@@ -117,12 +117,13 @@ def test_scene_registry_and_unknown_scene():
 def test_bad_options(frames, size, seed, key, message):
     with pytest.raises(ConfigError, match=message) as raised:
         check_options(frames, size, seed)
-    assert raised.value.key == key
+    assert raised.value.option == key
 
 
 def test_bad_worker_count(tmp_path):
-    with pytest.raises(ConfigError, match="--workers must be 0 \\(one per core\\) or more, got -1"):
+    with pytest.raises(ConfigError, match="must be 0 \\(one per core\\) or more, got -1") as raised:
         write_capture(tmp_path, ["orbit"], frames=2, size=(16, 16), seed=0, workers=-1)
+    assert (raised.value.option, raised.value.value) == ("workers", -1)
 
 
 def test_unwritable_output(tmp_path):
@@ -395,9 +396,9 @@ def test_cli_writes_scenes_and_says_where(tmp_path):
     ("args", "code", "message"),
     [
         (["--size", "320by180"], 2, "expected WIDTHxHEIGHT such as 320x180, got '320by180'"),
-        (["--size", "8x8"], 2, "Invalid value for --size: must be between 16x16"),
+        (["--size", "8x8"], 2, "Invalid value for --size: size must be between 16x16"),
         (["--scene", "nope"], 2, "unknown scene 'nope'; valid scenes: orbit"),
-        (["--frames", "1"], 2, "Invalid value for --frames: must be between 2"),
+        (["--frames", "1"], 2, "Invalid value for --frames: frames must be between 2"),
         (["--frames", "two"], 2, "Invalid value for '--frames'"),
     ],
 )

@@ -16,6 +16,8 @@ import torch
 from typer.testing import CliRunner
 
 from lmv_cli.cli.app import app
+from lmv_cli.core.progress import EndEvent
+from lmv_cli.core.train.run import resume
 from lmv_cli.core.train.checkpoint import read_checkpoint
 
 TINY_YAML = str(Path(__file__).parents[1] / "configs" / "tiny.yaml")
@@ -25,13 +27,18 @@ SETS = ["model.preset=fsnet_small", "data.sequence_length=1", "data.window_strid
 
 def train(store: Path, out: Path, *sets: str) -> Path:
     """Run `lmv train` (real: store, model, optimizer, checkpoints) and return its run directory."""
+    return train_and_show(store, out, *sets)[0]
+
+
+def train_and_show(store: Path, out: Path, *sets: str) -> tuple[Path, str]:
+    """`train`, also returning what `lmv train` printed."""
     args = ["train", "-c", TINY_YAML, "--set", f"data.stores=[{store}]", "--out", str(out)]
     for s in (*SETS, *sets):
         args += ["--set", s]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     (run,) = (out / "tiny").iterdir()
-    return run
+    return run, result.stdout
 
 
 def largest_change(run: Path, step: int) -> float:
@@ -42,9 +49,35 @@ def largest_change(run: Path, step: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def run(eval_store, tmp_path_factory) -> Path:
-    return train(eval_store, tmp_path_factory.mktemp("runs"), "train.max_steps=5", "train.checkpoint_every=2",
-                 "train.log_every=3", "train.grad_clip=0")
+def trained(eval_store, tmp_path_factory) -> tuple[Path, str]:
+    return train_and_show(eval_store, tmp_path_factory.mktemp("runs"), "train.max_steps=5",
+                          "train.checkpoint_every=2", "train.log_every=3", "train.grad_clip=0")
+
+
+@pytest.fixture(scope="module")
+def run(trained) -> Path:
+    return trained[0]
+
+
+def test_the_command_shows_each_event_of_the_run(trained):
+    run, shown = trained
+    assert f"run {run}: steps 0..5" in shown and "9 windows" in shown
+    assert "step 3/5 epoch 0 loss" in shown and "step 5/5 epoch 0 loss" in shown
+    assert f"checkpoint step 0 (start): {run / 'checkpoint'}" in shown
+    assert "val step 5 N=1: model" in shown and "warp" in shown and "repeat" in shown
+    assert "val step 5: new best model (PSNR" in shown
+    assert "done at step 5, best validation PSNR" in shown
+
+
+def test_a_caller_receives_typed_events_that_match_the_log(run):
+    events = []
+    resume(run, on_event=events.append)  # the run is finished: nothing to train, one event
+    (event,) = events
+    assert isinstance(event, EndEvent) and event.already_finished and (event.step, event.best_step) == (5, 5)
+    records = [json.loads(line) for line in (run / "log" / "train.jsonl").read_text().splitlines()]
+    assert records[-1] == event.record() | {"time": records[-1]["time"]}
+    val = next(r for r in records if r["kind"] == "val")
+    assert set(val["n1"]) == {"model", "warp", "repeat"} and val["best"] is True
 
 
 def test_logs_every_log_every_steps_and_the_last_step(run):

@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import sys
 import traceback
 import warnings
@@ -16,6 +17,7 @@ from typing import TypeVar
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from lmv_cli.cli._errors import describe, word
 from lmv_cli.core.errors import LmvError, LmvWarning
 
 F = TypeVar("F", bound=Callable)
@@ -36,8 +38,24 @@ def _tidy(params: list) -> list:
     return params
 
 
+def reflow(text: str | None) -> str | None:
+    """A command's docstring as paragraphs: the lines of each paragraph joined by spaces (the terminal
+    wraps them at its own width; rich help would keep every source line break), blank-line breaks
+    kept, and a paragraph that starts with click's no-rewrap marker (a backspace line) kept as is."""
+    if not text:
+        return text
+    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in paragraphs)
+
+
 class LmvCommand(TyperCommand):
-    """A Typer command whose help and usage lines follow `_tidy`."""
+    """A Typer command whose help and usage lines follow `_tidy`, and whose help text flows as
+    paragraphs (`reflow`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx):
         return _tidy(super().get_params(ctx))
@@ -69,8 +87,8 @@ def lmv_command(fn: F) -> F:
             if _verbose():
                 traceback.print_exc(file=sys.stderr)
             if as_json:
-                _json_error(1, type(e).__name__, e.message, str(e), path=e.path, frame=e.frame)
-            typer.echo(f"error: {e}", err=True)
+                _json_error(1, type(e).__name__, word(e.message), describe(e), path=e.path, frame=e.frame)
+            typer.echo(f"error: {describe(e)}", err=True)
             raise typer.Exit(1) from None
         except typer.BadParameter as e:
             if as_json:
@@ -86,7 +104,7 @@ def lmv_command(fn: F) -> F:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """`LmvWarning`s as one `warning:` line on stderr; others (a library's) only with --verbose."""
     if issubclass(category, LmvWarning):
-        typer.echo(f"warning: {message}", err=True)
+        typer.echo(f"warning: {word(str(message))}", err=True)
     elif _verbose():
         typer.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 

@@ -35,20 +35,12 @@ def command(
 
     Exit code 0 when clean (warnings allowed), 1 on errors (or on warnings with --strict).
     """
-    from lmv_cli.core.store.layout import recognisable
+    from lmv_cli.core.store.report import StoreReport
+    from lmv_cli.core.store.verify import check_path
 
-    if export.is_dir() and recognisable(export):
-        from lmv_cli.core.store.verify import verify_store
-
-        with progress_bar(enabled=not json_out) as progress:
-            report = verify_store(export, decode=not quick, progress=progress)
-        show = _show_store
-    else:
-        from lmv_cli.core.capture import check_export
-
-        with progress_bar(enabled=not json_out) as progress:
-            report = check_export(export, quick=quick, workers=workers, progress=progress)
-        show = _show_report
+    with progress_bar(enabled=not json_out) as progress:
+        report = check_path(export, quick=quick, workers=workers, progress=progress)
+    show = _show_store if isinstance(report, StoreReport) else _show_report
     if json_out:
         typer.echo(json.dumps(_finite(report.to_json()), indent=2))
     else:

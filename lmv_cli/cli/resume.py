@@ -25,10 +25,6 @@ def command(
     with the same number of processes. Exit code 0 on success, 1 when the folder is not a run or its
     checkpoint does not match, 130 on Ctrl-C (a checkpoint is saved first).
     """
-    from lmv_cli.core.train.rundir import find_run
-
-    run = find_run(run).path  # a folder that is not a run fails here, before torch is imported
-
     from lmv_cli.cli._training import reporter
     from lmv_cli.core.train.run import resume
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from lmv_cli.cli._common import lmv_command, progress_bar, stdout_console
+from lmv_cli.cli._errors import flag, word
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -35,19 +36,15 @@ def command(
     width, height = (int(v) for v in _SIZE.match(size).groups())
     from lmv_cli.core.errors import ConfigError
     from lmv_cli.core.synth import SCENES, write_capture
-    from lmv_cli.core.synth.capture_writer import check_options, resolve_scenes
 
-    try:  # bad options are usage errors (exit 2), found before anything is rendered
-        names = resolve_scenes([scene])
+    try:  # bad options are usage errors (exit 2): write_capture checks them all before rendering anything
+        with progress_bar() as progress:
+            written = write_capture(out, [scene], frames=frames, size=(width, height), seed=seed, workers=workers,
+                                    progress=progress)
     except ConfigError as e:
-        raise typer.BadParameter(e.message, param_hint="--scene") from None
-    try:
-        check_options(frames, (width, height), seed)
-    except ConfigError as e:
-        raise typer.BadParameter(e.message.removeprefix(f"{e.key} "), param_hint=f"--{e.key}") from None
-    with progress_bar() as progress:
-        written = write_capture(out, names, frames=frames, size=(width, height), seed=seed, workers=workers,
-                               progress=progress)
+        if flag(e.option) is None:
+            raise
+        raise typer.BadParameter(word(e.message), param_hint=flag(e.option)) from None
     console = stdout_console()
     for folder in written:
         console.print(f"wrote {folder} ({frames} frames, {width}x{height}, seed {seed}): {SCENES[folder.name].description}")

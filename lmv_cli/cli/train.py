@@ -35,15 +35,12 @@ def command(
     Exit code 0 on success, 1 on bad input (config, stores, out dir).
     """
     from lmv_cli.core.config import load_config
-    from lmv_cli.core.train.run import check_data, train, with_out_dir
+    from lmv_cli.core.train.run import plan_run, train, with_out_dir
 
     cfg = with_out_dir(load_config(config, overrides), out)
     if dry_run:
-        from lmv_cli.core.model.build import build_model
-
-        index = check_data(cfg) if cfg.data.stores else None
-        model = build_model(cfg.model)
-        _show_config(config, overrides, cfg, model.parameter_counts(), sum(p.numel() for p in model.parameters()), index)
+        plan = plan_run(cfg)
+        _show_config(config, overrides, cfg, plan.parameter_counts, plan.parameters, plan.index)
         return
 
     from lmv_cli.cli._training import reporter

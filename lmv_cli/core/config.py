@@ -168,8 +168,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     where = str(path) if path is not None else "defaults"
     cfg = _wrap(lambda: _from_mapping(Config, raw, ""), where)
     for item in overrides:
-        cfg = _wrap(lambda: _apply_override(cfg, item), f"--set {item}")
-    _wrap(cfg.validate, where + (f" with --set {', '.join(overrides)}" if overrides else ""))
+        cfg = _wrap(lambda: _apply_override(cfg, item), f"`override` {item}")
+    _wrap(cfg.validate, where + (f" with `override` {', '.join(overrides)}" if overrides else ""))
     return cfg
 
 
@@ -183,7 +183,7 @@ def _wrap(build, where: str):
     try:
         return build()
     except ConfigError as e:
-        raise ConfigError(f"{where}: {e.message}") from None
+        raise ConfigError(f"{where}: {e.message}", option=e.option, value=e.value) from None
 
 
 def _read_yaml(path: Path) -> dict:
@@ -212,11 +212,11 @@ def _apply_override(cfg: Config, item: str) -> Config:
     key, sep, text = item.partition("=")
     key = RENAMED_KEYS.get(key.strip(), key.strip())
     if not sep or not key:
-        raise ConfigError("override must look like section.key=value")
+        raise ConfigError("override must look like section.key=value", option="override", value=item)
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"value is not valid YAML: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"value is not valid YAML: {' '.join(str(e).split())}", option=key, value=text) from None
     tree = cfg.to_dict()
     parts = key.split(".")
     node = tree
@@ -225,8 +225,8 @@ def _apply_override(cfg: Config, item: str) -> Config:
         if not isinstance(child, dict):
             dotted = ".".join(parts[: i + 1])
             if child is None:
-                raise ConfigError(f"unknown key '{dotted}' (valid keys: {', '.join(node)})")
-            raise ConfigError(f"'{dotted}' is a value, not a section")
+                raise ConfigError(f"unknown key '{dotted}' (valid keys: {', '.join(node)})", option=dotted, value=value)
+            raise ConfigError(f"'{dotted}' is a value, not a section", option=dotted, value=value)
         node = child
     node[parts[-1]] = value
     return _from_mapping(Config, tree, "")
@@ -242,7 +242,8 @@ def _from_mapping(cls, data: Any, prefix: str):
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in hints:
-            raise ConfigError(f"unknown key '{prefix}{key}' (valid keys under {name}: {', '.join(names)})")
+            raise ConfigError(f"unknown key '{prefix}{key}' (valid keys under {name}: {', '.join(names)})",
+                              option=f"{prefix}{key}", value=data[key])
     return cls(**{key: _coerce(value, hints[key], f"{prefix}{key}") for key, value in data.items()})
 
 
@@ -273,7 +274,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return _coerce(value, inner[0], key) if len(inner) == 1 else _coerce_either(value, inner, key)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, args))}, got {value!r}")
+            raise ConfigError(f"'{key}': expected one of {', '.join(map(repr, args))}, got {value!r}", option=key,
+                              value=value)
         return value
     if origin is tuple:
         return _coerce_tuple(value, args, key)
@@ -288,16 +290,17 @@ def _coerce_either(value: Any, hints: list, key: str) -> Any:
         except ConfigError:
             continue
     names = [hint.__name__ if isinstance(hint, type) else " or ".join(map(repr, typing.get_args(hint))) for hint in hints]
-    raise ConfigError(f"'{key}': expected {' or '.join(names)}, got {_describe(value)}")
+    raise ConfigError(f"'{key}': expected {' or '.join(names)}, got {_describe(value)}", option=key, value=value)
 
 
 def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"'{key}': expected a list, got {_describe(value)}")
+        raise ConfigError(f"'{key}': expected a list, got {_describe(value)}", option=key, value=value)
     if len(args) == 2 and args[1] is Ellipsis:
         return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
     if len(value) != len(args):
-        raise ConfigError(f"'{key}': expected a list of {len(args)} values, got {len(value)}")
+        raise ConfigError(f"'{key}': expected a list of {len(args)} values, got {len(value)}", option=key,
+                          value=value)
     return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
 
 
@@ -315,9 +318,10 @@ def _coerce_scalar(value: Any, hint: Any, key: str) -> Any:
     if not ok and hint is float and isinstance(value, str) and value.strip().lower().lstrip("+-") in _NONFINITE:
         value, ok = float(value), True  # `inf`/`nan` typed without YAML's dot: reported as not finite below
     if not ok:
-        raise ConfigError(f"'{key}': expected {hint.__name__}, got {_describe(value)}")
+        raise ConfigError(f"'{key}': expected {hint.__name__}, got {_describe(value)}", option=key, value=value)
     if hint is float and not math.isfinite(value):
-        raise ConfigError(f"'{key}': expected a finite float, got {value!r} (not finite)")  # inf/nan
+        raise ConfigError(f"'{key}': expected a finite float, got {value!r} (not finite)", option=key,
+                          value=value)  # inf/nan
     return float(value) if hint is float else value
 
 

@@ -11,14 +11,23 @@ class LmvError(Exception):
     """Base class of all user-facing errors.
 
     `path` and `frame` are optional context; `str(err)` renders them in front of the message so that
-    every error line reads `<path> [frame k]: <problem>`.
+    every error line reads `<path> [frame k]: <problem>`. `option` names the option of the core call the
+    error is about, as the core knows it (a keyword argument such as `overwrite`, a config key such as
+    `train.lr`): the one to change to get past the error (the one at fault, or the one that fixes it),
+    and `value` the value it was given. A
+    message names options the same way, in backticks (`` `overwrite` ``; `` `pack.resume` `` for an
+    option of another core call), so that a caller can word them in its own spelling (the CLI: flags)
+    instead of reading them out of the text.
     """
 
-    def __init__(self, message: str, *, path: str | Path | None = None, frame: int | None = None):
+    def __init__(self, message: str, *, path: str | Path | None = None, frame: int | None = None,
+                 option: str | None = None, value: object = None):
         super().__init__(message)
         self.message = message
         self.path = Path(path) if path is not None else None
         self.frame = frame
+        self.option = option
+        self.value = value
 
     def __str__(self) -> str:
         where = []
@@ -42,16 +51,8 @@ class StoreError(LmvError):
 
 
 class ConfigError(LmvError):
-    """A configuration file or override is invalid (unknown key, wrong type, failed validation).
-
-    `key` names the option of the core call that is wrong (e.g. `frames`), for a caller that maps it to
-    its own spelling (the CLI: `--frames`) instead of reading it out of the message.
-    """
-
-    def __init__(self, message: str, *, key: str | None = None, path: str | Path | None = None,
-                 frame: int | None = None):
-        super().__init__(message, path=path, frame=frame)
-        self.key = key
+    """A configuration file, override or option value is invalid (unknown key, wrong type, failed
+    validation); `option` names the key or option (e.g. `frames`, `train.lr`)."""
 
 
 class InputError(LmvError):

@@ -85,15 +85,19 @@ def export_model(
     The graph is written to a temporary file beside `out`, checked (dynamic H×W; onnxruntime versus
     PyTorch on random inputs at every size of `check_frames`, and on a real frame of `store` when
     given) and renamed to `out` only when every check passes: a failure leaves nothing behind and is
-    an `ExportError` (an unwritable `out` too, before the model is loaded).
+    an `ExportError` (an unwritable `out` too, before the model is loaded; a store frame that cannot be
+    read, before the export).
     """
     out = check_output(out)
     model_path = resolve_model(model)
     net, cfg, _ = load_model(model_path)
+    real = _store_check(net, store, scene, frame)
+    if not check_frames and real is None:
+        raise ExportError("no check: give at least one frame size to validate the graph at")
     tmp = _temp_beside(out)
     try:
         export_onnx(net, tmp, opset=opset, exporter=exporter)
-        checks = _validate(net, tmp, check_frames, store, scene, frame)
+        checks = _validate(net, tmp, check_frames, real)
         bad = [c for c in checks if not c.validation.ok]
         if bad:
             raise ExportError(f"the graph does not match PyTorch on {bad[0].label} "
@@ -120,18 +124,24 @@ def _temp_beside(out: Path) -> Path:
     return Path(name)
 
 
-def _validate(net, graph: Path, frames, store, scene, frame) -> list[Check]:
+def _store_check(net, store, scene, frame) -> tuple[str, tuple[int, int], dict] | None:
+    """The label, frame size (H, W) and network inputs of the store frame to validate on (None without
+    a store), read before the export so that a bad store, scene or frame fails at once."""
+    if store is None:
+        return None
+    inputs, name, t = store_inputs(net, store, scene, frame)
+    found = open_store(store).scene(name)
+    return f"{store} scene {name} frame {t}", (found.height, found.width), inputs
+
+
+def _validate(net, graph: Path, frames, real) -> list[Check]:
     """onnxruntime versus PyTorch at each frame size (padded to the graph's multiple; seeds 1, 2, …) and
-    on the store frame."""
+    on the store frame (`_store_check`)."""
     checks = []
-    if not frames and store is None:
-        raise ExportError("no check: give at least one frame size to validate the graph at")
     for seed, (h, w) in enumerate(frames, start=1):
         inputs = example_inputs(net, padded_size(h, w, net.pad_multiple), seed=seed)
         checks.append(Check("random inputs", (h, w), validate_onnx(net, graph, inputs)))
-    if store is not None:
-        inputs, name, t = store_inputs(net, store, scene, frame)
-        found = open_store(store).scene(name)
-        checks.append(Check(f"{store} scene {name} frame {t}", (found.height, found.width),
-                            validate_onnx(net, graph, inputs)))
+    if real is not None:
+        label, size, inputs = real
+        checks.append(Check(label, size, validate_onnx(net, graph, inputs)))
     return checks

@@ -39,9 +39,9 @@ class OutputFolder:
             raise LmvError("output folder is a file", path=self.out)
         if not overwrite and self.out.is_dir() and any(self.out.iterdir()):
             count = sum(1 for _ in self.out.iterdir())
-            raise LmvError(f"output folder is not empty ({count} entries); choose another --out, or pass "
-                           "--overwrite to replace the files of the earlier lmv run (other files are kept)",
-                           path=self.out)
+            raise LmvError(f"output folder is not empty ({count} entries); choose another `out`, or pass "
+                           "`overwrite` to replace the files of the earlier lmv run (other files are kept)",
+                           path=self.out, option="overwrite", value=False)
         if overwrite:
             read_manifest(self.out)  # a damaged manifest fails now, before any work
 
@@ -93,7 +93,8 @@ def read_manifest(out: Path) -> list[str]:
         document = json.loads(path.read_text(encoding="utf-8"))
         files = document["files"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise LmvError(f"unreadable lmv output manifest ({e}); remove it or choose another --out", path=path) from None
+        raise LmvError(f"unreadable lmv output manifest ({e}); remove it or choose another `out`", path=path,
+                       option="out") from None
     return [f for f in files if isinstance(f, str) and f and _inside(f)]
 
 

@@ -78,7 +78,8 @@ def resolve(
     if precision not in PRECISIONS:
         raise ConfigError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if backend not in BACKENDS:
-        raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}", option="backend",
+                          value=backend)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda":
         return _resolve_cuda(dev, precision, backend)
@@ -87,7 +88,8 @@ def resolve(
 
 def _resolve_cuda(dev: torch.device, precision: str, backend: str) -> Choice:
     if backend not in ("auto", "torch"):
-        raise ConfigError(f"backend {backend}: lmv runs it on CPU only; use --backend torch on {dev}")
+        raise ConfigError(f"backend {backend}: lmv runs it on CPU only; use `backend` torch on {dev}", option="backend",
+                          value=backend)
     reason = "forced"
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -219,7 +219,8 @@ def resolve_model(spec: str | Path) -> Path:
     """
     if str(spec) == BUNDLED:
         if not BUNDLED_PATH.is_file():
-            raise CheckpointError("no model is bundled with this lmv installation; pass a model with --model")
+            raise CheckpointError("no model is bundled with this lmv installation; name a model file with `model`",
+                                  option="model", value=spec)
         return BUNDLED_PATH
     path = Path(spec)
     if not path.exists():

@@ -132,7 +132,7 @@ def import_official_checkpoint(src: str | Path, dst: str | Path, *, overwrite: b
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise CheckpointError("output is the input checkpoint itself; choose another OUT path", path=dst)
     if dst.exists() and not overwrite:
-        raise CheckpointError("output exists (pass --overwrite to replace it)", path=dst)
+        raise CheckpointError("output exists (pass `overwrite` to replace it)", path=dst, option="overwrite", value=False)
     official, form = read_official_state_dict(src)
     cfg = ModelConfig(preset="fsnet", compat="original", init="random")
     model = build_model(cfg)

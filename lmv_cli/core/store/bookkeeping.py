@@ -70,19 +70,20 @@ def inspect_output(out: Path, *, resume: bool, overwrite: bool, locked: bool = F
     if not any(p.name != layout.LOCK_FILE for p in out.iterdir()):
         return False
     if not (resume or overwrite):
-        raise StoreError("already exists; pass --resume to continue an interrupted pack or --overwrite to replace it",
-                         path=out)
+        raise StoreError("already exists; pass `resume` to continue an interrupted pack or `overwrite` to replace it",
+                         path=out, option="overwrite", value=False)
     if not layout.recognisable(out):
         what = "resume" if resume else "delete"
         raise StoreError(f"is not an lmv store (no '{layout.FORMAT}' root group); refusing to {what} it", path=out)
     attrs = layout.read_root_attrs(out)
     if resume and attrs is None:
-        raise StoreError("cannot resume: the root zarr.json is missing or damaged; use --overwrite to re-pack",
-                         path=out)
+        raise StoreError("cannot resume: the root zarr.json is missing or damaged; pass `overwrite` to re-pack",
+                         path=out, option="overwrite", value=False)
     version = attrs.get("format_version") if attrs else None
     if resume and version != layout.FORMAT_VERSION:
         raise StoreError(f"cannot resume: store format version {version}, this lmv writes "
-                         f"{layout.FORMAT_VERSION}; use --overwrite to re-pack", path=out)
+                         f"{layout.FORMAT_VERSION}; pass `overwrite` to re-pack", path=out,
+                         option="overwrite", value=False)
     return True
 
 
@@ -155,7 +156,8 @@ def open_for_resume(out: Path, desc: dict, check: StoreReport) -> zarr.Group:
     differs = [key for key in _COMPARED_ON_RESUME if stored.get(key) != desc[key]]
     if differs:
         detail = "; ".join(f"{k}: store has {_short(stored.get(k))}, now {_short(desc[k])}" for k in differs)
-        raise StoreError(f"cannot resume: the store was packed differently ({detail}); use --overwrite", path=out)
+        raise StoreError(f"cannot resume: the store was packed differently ({detail}); pass `overwrite` to re-pack",
+                         path=out, option="overwrite", value=False)
     root = zarr.open_group(str(out), mode="r+")
     if check.errors:
         mark_incomplete(root)  # readers refuse the store until the repair has finished

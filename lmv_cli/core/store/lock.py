@@ -64,7 +64,7 @@ class StoreLock:
 def busy(store: Path, who: str) -> StoreError:
     """The error of a second writer: `who` is 'PID n' of the pack holding the lock."""
     return StoreError(f"is being packed by another `lmv pack` ({who}); wait for it to finish, or stop that "
-                      "process and run `lmv pack --resume`", path=store)
+                      "process and resume it with `pack.resume`", path=store, option="pack.resume")
 
 
 def holder(store: Path) -> str | None:

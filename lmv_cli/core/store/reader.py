@@ -38,12 +38,12 @@ def open_store(path: str | Path) -> Store:
     if attrs is None or attrs.get("format") != layout.FORMAT:
         if layout.recognisable(path):
             raise StoreError("damaged lmv store: the root zarr.json is missing or unreadable; re-pack it with "
-                             "`lmv pack EXPORT STORE --overwrite`", path=path)
+                             "`pack.overwrite`", path=path, option="pack.overwrite")
         raise StoreError(f"not an lmv store (no '{layout.FORMAT}' root group; create one with `lmv pack`)", path=path)
     version = attrs.get("format_version")
     if version != layout.FORMAT_VERSION:
         raise StoreError(f"store format version {version}, this lmv reads {layout.FORMAT_VERSION}; "
-                         "re-pack the export with `lmv pack EXPORT STORE --overwrite`", path=path)
+                         "re-pack the export with `pack.overwrite`", path=path, option="pack.overwrite")
     if attrs.get("complete") is not True:
         raise StoreError(_incomplete(path, attrs), path=path)
     return Store(path, attrs)
@@ -58,8 +58,8 @@ def _incomplete(path: Path, attrs: dict) -> str:
         name, frames = scene["name"], scene["frames"]
         done = int(frames_done(path / name, frames).sum())
         if done < frames:
-            return f"store is incomplete: {done}/{frames} frames of scene {name} packed; run `lmv pack --resume`"
-    return "store is incomplete: packing stopped while finishing; run `lmv pack --resume`"
+            return f"store is incomplete: {done}/{frames} frames of scene {name} packed; finish it with `pack.resume`"
+    return "store is incomplete: packing stopped while finishing; finish it with `pack.resume`"
 
 
 def frames_done(scene_dir: Path, frames: int) -> np.ndarray:
@@ -132,8 +132,8 @@ class Scene:
         missing = np.flatnonzero(frames_done(self.path, self.frames) == 0)
         if missing.size:
             raise StoreError(f"scene {self.name}: the store is marked complete but frame(s) "
-                             f"{', '.join(map(str, missing[:5]))} are not marked packed; run `lmv pack --resume`",
-                             path=self.path / layout.FRAMES_DONE)
+                             f"{', '.join(map(str, missing[:5]))} are not marked packed; repair it with `pack.resume`",
+                             path=self.path / layout.FRAMES_DONE, option="pack.resume")
 
     @property
     def stats(self) -> dict[str, dict[str, float]]:
@@ -169,7 +169,7 @@ class Scene:
         except ChunkDamage as e:
             raise StoreError(f"damaged store {self.store}: scene {self.name}, buffer {name}, frame {t}: "
                              f"{e.message}; `lmv capture-check {self.store}` lists all damage, "
-                             f"`lmv pack EXPORT {self.store} --resume` repairs it", path=path, frame=t) from None
+                             f"`pack.resume` repairs it", path=path, frame=t, option="pack.resume") from None
 
     def _spec(self, name: str) -> layout.BufferSpec:
         """The buffer's spec, once its array metadata has been checked against the format."""

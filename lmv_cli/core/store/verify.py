@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmv_cli.core.capture import CheckReport, check_export
 from lmv_cli.core.errors import StoreError
 from lmv_cli.core.progress import ProgressFn, report
 from lmv_cli.core.store import layout, lock, metadata
@@ -20,6 +21,16 @@ from lmv_cli.core.store.chunks import ChunkDamage, check_chunk, read_chunk
 from lmv_cli.core.store.report import SceneCheck, StoreReport
 
 NOT_A_STORE = "not an lmv store (no lmv root group, lock file or scene bookkeeping)"
+
+
+def check_path(path: str | Path, *, quick: bool = False, workers: int = 0,
+               progress: ProgressFn | None = None) -> StoreReport | CheckReport:
+    """What `capture-check` checks at `path`: a packed lmv store is verified (`verify_store`; `quick`
+    checks chunk presence and checksums without decoding), anything else is checked as a UE4 export
+    (`check_export`; `quick` reads headers only, `workers` decoding processes). Returns the report."""
+    if Path(path).is_dir() and layout.recognisable(Path(path)):
+        return verify_store(path, decode=not quick, progress=progress)
+    return check_export(path, quick=quick, workers=workers, progress=progress)
 
 
 def verify_store(

@@ -78,9 +78,9 @@ def pack(
     start = time.perf_counter()
     export, out = Path(export), Path(out)
     if resume and overwrite:
-        raise StoreError("--resume and --overwrite exclude each other", path=out)
+        raise StoreError("`resume` and `overwrite` exclude each other", path=out, option="resume", value=True)
     if workers < 0:
-        raise StoreError(f"--workers must be 0 (automatic) or more, got {workers}")
+        raise StoreError(f"`workers` must be 0 (automatic) or more, got {workers}", option="workers", value=workers)
     writer = StoreLock(out)
     try:
         with _store_os_errors(out):
@@ -115,7 +115,7 @@ def _pack_locked(export: Path, out: Path, plans: list[ScenePlan], warnings: list
     try:
         _pack_frames(out, books, workers or auto_workers(plans), progress)
     except LmvError as e:
-        raise type(e)(f"{e}; {out} is left incomplete: run `lmv pack --resume` once the export is fixed") from None
+        raise type(e)(f"{e}; {out} is left incomplete: pass `resume` once the export is fixed", option="resume") from None
     for book in books:
         for folder, count in book.finish().items():
             result.nonfinite[folder] = result.nonfinite.get(folder, 0) + count
@@ -205,7 +205,8 @@ def _run(tasks: Iterator[FrameTask], workers: int, record: Callable[[FrameResult
         while pending:
             pending = _collect(pending, record)
     except BrokenProcessPool:
-        raise StoreError("a packing worker died (killed, or out of memory: try fewer --workers)") from None
+        raise StoreError("a packing worker died (killed, or out of memory: try fewer `workers`)", option="workers",
+                         value=workers) from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -42,11 +42,13 @@ def resolve_scenes(names: Sequence[str]) -> list[str]:
             chosen = list(SCENES) if name == "all" else [name]
             for c in chosen:
                 if c not in SCENES:
-                    raise ConfigError(f"unknown scene {c!r}; valid scenes: {', '.join(SCENES)} (or 'all')")
+                    raise ConfigError(f"unknown scene {c!r}; valid scenes: {', '.join(SCENES)} (or 'all')",
+                                      option="scene", value=c)
                 if c not in out:
                     out.append(c)
     if not out:
-        raise ConfigError(f"no scene given; valid scenes: {', '.join(SCENES)} (or 'all')")
+        raise ConfigError(f"no scene given; valid scenes: {', '.join(SCENES)} (or 'all')", option="scene",
+                          value=list(names))
     return out
 
 
@@ -54,12 +56,14 @@ def check_options(frames: int, size: tuple[int, int], seed: int) -> None:
     """Raise `ConfigError` for a frame count, size or seed `write_capture` cannot honour."""
     if not 2 <= frames <= MAX_FRAMES:
         raise ConfigError(f"frames must be between 2 and {MAX_FRAMES} (velocity needs a previous frame), got {frames}",
-                          key="frames")
+                          option="frames", value=frames)
     w, h = size
     if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
-        raise ConfigError(f"size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}", key="size")
+        raise ConfigError(f"size must be between {MIN_SIZE}x{MIN_SIZE} and {MAX_SIZE}x{MAX_SIZE}, got {w}x{h}",
+                          option="size", value=size)
     if not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be a non-negative integer below 2**63, got {seed}", key="seed")
+        raise ConfigError(f"seed must be a non-negative integer below 2**63, got {seed}", option="seed",
+                          value=seed)
 
 
 def write_capture(out: Path, scenes: Sequence[str], *, frames: int = 64, size: tuple[int, int] = (320, 180),
@@ -71,7 +75,8 @@ def write_capture(out: Path, scenes: Sequence[str], *, frames: int = 64, size: t
     names = resolve_scenes(scenes)
     check_options(frames, size, seed)
     if workers < 0:
-        raise ConfigError(f"--workers must be 0 (one per core) or more, got {workers}")
+        raise ConfigError(f"`workers` must be 0 (one per core) or more, got {workers}", option="workers",
+                          value=workers)
     written = []
     for name in names:
         scene = build_scene(name, seed)

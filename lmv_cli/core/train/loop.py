@@ -37,6 +37,7 @@ from lmv_cli.core.inputs import assemble_targets
 from lmv_cli.core.losses import total_loss
 from lmv_cli.core.metrics import psnr
 from lmv_cli.core.model.files import BEST, LAST, save_model
+from lmv_cli.core.progress import CheckpointEvent, EndEvent, OnEvent, StartEvent, StepEvent, TrainEvent, ValEvent
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, broadcast, gather, mean, wrap
@@ -47,7 +48,6 @@ from lmv_cli.core.train.schedule import cosine_lr, draw_pattern, sequence_probs,
 from lmv_cli.core.train.state import Progress, RunningSums
 from lmv_cli.core.train.validate import MODEL, selection_psnr, validate
 
-OnEvent = Callable[[dict[str, Any]], None]
 """Receives every record the run logs (kind "start", "train", "val", "checkpoint", "end") on rank 0."""
 
 
@@ -100,13 +100,11 @@ class Trainer:
         """Train until `total` steps; returns the final progress. Ctrl-C saves a checkpoint and re-raises.
         A run that is already at `total` (resumed without more epochs or steps) does nothing."""
         if self.progress.step >= self.total:
-            self._emit({"kind": "end", "step": self.progress.step, "epoch": self.progress.epoch,
-                        "best_psnr": self.progress.best_psnr, "best_step": self.progress.best_step,
-                        "already_finished": True, "world_size": self.world.size, "time": time.time()})
+            self._emit(self._end(already_finished=True))
             return self.progress
-        self._emit({"kind": "start", "step": self.progress.step, "total_steps": self.total,
-                    "batches_per_epoch": self.batches, "windows": len(self.index.windows),
-                    "world_size": self.world.size, "run": str(self.run.path)})
+        self._emit(StartEvent(step=self.progress.step, total_steps=self.total, batches_per_epoch=self.batches,
+                              windows=len(self.index.windows), world_size=self.world.size, run=str(self.run.path),
+                              time=time.time()))
         if self.progress.step == 0:
             self._checkpoint(reason="start")  # a usable checkpoint even if the first steps diverge
         with deferred_interrupt() as stop:
@@ -211,15 +209,15 @@ class Trainer:
         w, p = self.sums, self.progress
         seconds = time.perf_counter() - w.start
         samples = w.steps * self.cfg.train.batch_size * self.world.size
-        record = {
-            "kind": "train", "step": p.step, "epoch": p.epoch, "total_steps": self.total,
-            "loss": mean(w.loss / w.steps, self.world), "psnr": mean(w.psnr / w.steps, self.world),
-            "terms": {k: v / w.steps for k, v in w.terms.items()}, "lr": lr,
-            "samples_per_s": samples / seconds, "data_wait": w.wait / seconds, "world_size": self.world.size,
-            "windows_by_rank": gather(w.windows, self.world), "time": time.time(),
-        }
+        event = StepEvent(
+            step=p.step, epoch=p.epoch, total_steps=self.total,
+            loss=mean(w.loss / w.steps, self.world), psnr=mean(w.psnr / w.steps, self.world),
+            terms={k: v / w.steps for k, v in w.terms.items()}, lr=lr,
+            samples_per_s=samples / seconds, data_wait=w.wait / seconds, world_size=self.world.size,
+            windows_by_rank=gather(w.windows, self.world), time=time.time(),
+        )
         self.sums = RunningSums()
-        self._emit(record)
+        self._emit(event)
 
     def _validate(self) -> None:
         """Rank 0 scores the held-out scenes; `best.pt` when the model's PSNR improved; others wait."""
@@ -234,9 +232,8 @@ class Trainer:
             if best:
                 p.best_psnr, p.best_step = score, p.step
                 self._save_model(BEST, {"val": result})
-            self._emit({"kind": "val", "step": p.step, "epoch": p.epoch, **result, "selection_psnr": score,
-                        "best": best, "seconds": time.perf_counter() - started, "world_size": self.world.size,
-                        "time": time.time()})
+            self._emit(ValEvent(step=p.step, epoch=p.epoch, scores=result, selection_psnr=score, best=best,
+                                seconds=time.perf_counter() - started, world_size=self.world.size, time=time.time()))
         p.best_psnr, p.best_step = _broadcast_pair(p.best_psnr, p.best_step, self.world)
         barrier(self.world)
 
@@ -257,9 +254,8 @@ class Trainer:
                                  self.total, order)
             ckpt.keep_history(self.run.checkpoint, self.run.history, p.step, self.cfg.train.keep_checkpoints)
             self._save_model(LAST, {})
-            self._emit({"kind": "checkpoint", "step": p.step, "epoch": p.epoch, "batch": p.batch,
-                        "path": str(self.run.checkpoint), "reason": reason, "world_size": self.world.size,
-                        "time": time.time()})
+            self._emit(CheckpointEvent(step=p.step, epoch=p.epoch, batch=p.batch, path=str(self.run.checkpoint),
+                                       reason=reason, world_size=self.world.size, time=time.time()))
         barrier(self.world)
 
     def _save_model(self, name: str, extra: dict) -> None:
@@ -271,17 +267,21 @@ class Trainer:
         if self.progress.validated_step != self.progress.step:
             self._validate()
         self._checkpoint(reason="end")
-        self._emit({"kind": "end", "step": self.progress.step, "epoch": self.progress.epoch,
-                    "best_psnr": self.progress.best_psnr, "best_step": self.progress.best_step,
-                    "world_size": self.world.size, "time": time.time()})
+        self._emit(self._end())
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _end(self, already_finished: bool = False) -> EndEvent:
+        p = self.progress
+        return EndEvent(step=p.step, epoch=p.epoch, best_psnr=p.best_psnr, best_step=p.best_step,
+                        already_finished=already_finished, world_size=self.world.size, time=time.time())
+
+    def _emit(self, event: TrainEvent) -> None:
+        """Rank 0 logs `event` (its record) and hands it to `on_event`."""
         if not self.world.main:
             return
         if self.log is not None:
-            self.log.write(record)
+            self.log.write(event.record())
         if self.on_event is not None:
-            self.on_event(record)
+            self.on_event(event)
 
     def close(self) -> None:
         if self.log is not None:

@@ -19,10 +19,11 @@ from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.build import build_model
+from lmv_cli.core.progress import OnEvent
 from lmv_cli.core.store import open_store
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, broadcast, setup, teardown
-from lmv_cli.core.train.loop import OnEvent, Trainer
+from lmv_cli.core.train.loop import Trainer
 from lmv_cli.core.train.meta import train_resolution
 from lmv_cli.core.train.rundir import RunDir, create_run, find_run
 from lmv_cli.core.train.state import Progress
@@ -37,6 +38,24 @@ class TrainResult:
     total_steps: int
     world_size: int
     main: bool  # rank 0 (the process that reports)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What `train` would do with a config, found without writing anything: the stores' windows (None
+    when the config names no store) and the model's parameters, per part and in all."""
+
+    index: DataIndex | None
+    parameter_counts: dict[str, int]
+    parameters: int
+
+
+def plan_run(cfg: Config) -> RunPlan:
+    """Check the stores of `cfg` (as `train` would, when it names any) and build its model once to
+    count its parameters; writes nothing (`lmv train --dry-run`)."""
+    index = check_data(cfg) if cfg.data.stores else None
+    model = build_model(cfg.model)
+    return RunPlan(index, model.parameter_counts(), sum(p.numel() for p in model.parameters()))
 
 
 def check_data(cfg: Config) -> DataIndex:
