@@ -33,6 +33,8 @@ SHEET_COLUMNS = ("prediction", "ground truth", "error (ACES)", "warp")
 SHEET_TILE_WIDTH = 640
 """Widest contact sheet tile (px): larger frames are averaged down by a whole factor (1920 → 640)."""
 REGIONS_COLUMN = "regions"
+HALF_MAX = 65504.0
+"""Largest finite float16: predicted EXRs are clamped to it."""
 
 
 def frame_name(t: int) -> str:
@@ -129,10 +131,6 @@ def _half(channel: torch.Tensor) -> np.ndarray:
     precision of the colours it was predicted from (stores and UE's SceneColor are half), and the
     file and its ZIP time about half of float32's."""
     return channel.clamp(max=HALF_MAX).numpy().astype(np.float16)
-
-
-HALF_MAX = 65504.0
-"""Largest finite float16."""
 
 
 def _host(color: torch.Tensor) -> torch.Tensor:
