@@ -64,6 +64,7 @@ def test_empty_file_and_no_file_give_defaults(tmp_path):
         ("model: {flow_unit: px}", r"'model.flow_unit': expected one of 'pixels', 'ndc', got 'px'"),
         ("model: {downscale: big}", r"'model.downscale': expected int or 'auto' or 'preset', got str \('big'\)"),
         ("model: {downscale: 1.5}", r"'model.downscale': expected int or 'auto' or 'preset', got float"),
+        ("model: {demodulate: maybe}", r"'model.demodulate'.*'learned'.*'maybe'"),
     ],
 )
 def test_bad_keys_and_types_are_named(tmp_path, text, message):
@@ -194,6 +195,12 @@ def test_flow_unit_and_downscale_options():
     assert (released.flow_unit, released.downscale, released.warp) == ("ndc", 1, "original")
     assert with_legacy_defaults({"preset": "fsnet_lite"}) == {"preset": "fsnet_lite", "flow_unit": "ndc", "downscale": "preset"}
     assert with_legacy_defaults({"flow_unit": "pixels", "downscale": 2})["downscale"] == 2
+
+
+def test_demodulate_takes_true_false_or_learned(tmp_path):
+    for text, value in [("true", True), ("false", False), ("learned", "learned")]:
+        assert load_config(write(tmp_path, f"model: {{demodulate: {text}}}")).model.demodulate == value
+    assert load_config(None, ["model.demodulate=learned"]).model.demodulate == "learned"
 
 
 def test_the_old_flips_key_still_reads_as_mirror(tmp_path):

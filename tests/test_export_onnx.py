@@ -150,9 +150,9 @@ FRAMES_NOT_32 = ((40, 50), (90, 100), (45, 170))
 """Frame sizes (H, W), none a multiple of 32, small enough for the default suite."""
 
 
-def _model_file(preset: str, path: Path) -> Path:
+def _model_file(preset: str, path: Path, **options) -> Path:
     torch.manual_seed(0)
-    cfg = ModelConfig(preset=preset)
+    cfg = ModelConfig(preset=preset, **options)
     return save_model(path, build_model(cfg), cfg)
 
 
@@ -160,14 +160,17 @@ def _model_file(preset: str, path: Path) -> Path:
 COVERED_ELSEWHERE = ("fsnet", "fsnet_lite")
 
 
-@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else p
-                                    for p in sorted(PRESETS)])
-def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, tmp_path):
-    """`lmv export-onnx RUN_DIR OUT.onnx` for each preset, validated at three frame sizes with no side a
-    multiple of 32 (small, for speed; the bundled test below runs the default sizes)."""
+@pytest.mark.parametrize(("preset", "demodulate"), [
+    *(pytest.param(p, True, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else (p, True) for p in sorted(PRESETS)),
+    ("fsnet_small", "learned"),
+])
+def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, demodulate, tmp_path):
+    """`lmv export-onnx RUN_DIR OUT.onnx` for each preset (and the learned demodulation blend), validated at
+    three frame sizes with no side a multiple of 32 (small, for speed; the bundled test below runs the
+    default sizes)."""
     pytest.importorskip("onnxruntime")
     run = tmp_path / "job" / "2026-01-01_00-00-00"
-    model = _model_file(preset, run / "model" / "best.pt")
+    model = _model_file(preset, run / "model" / "best.pt", demodulate=demodulate)
     out = tmp_path / "out" / "step.onnx"
     sizes = [f"{w}x{h}" for h, w in FRAMES_NOT_32]
     result = CliRunner().invoke(app, ["export-onnx", str(run), str(out), "--exporter", "torchscript",

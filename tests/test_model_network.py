@@ -283,6 +283,50 @@ def test_untrained_without_demodulation_predicts_the_plain_colour_warp():
     assert ModelConfig(compat="original", demodulate=False).demodulate is True
 
 
+@pytest.mark.parametrize("weight, same_as", [(0.0, False), (1.0, True)])
+def test_learned_demodulation_blends_the_colour_and_the_remodulated_light(weight, same_as):
+    """`model.demodulate: learned`: the head's blend weight picks, per pixel, between the corrected colour
+    (weight 0: an untrained network predicts exactly what `demodulate: false` does) and the corrected
+    light re-modulated by the current BRDF colour (weight 1: what `demodulate: true` does); a weight
+    between them mixes the two linearly."""
+    inputs = make_inputs(2, 32, 48, seed=4, mv_scale=0.3)
+    torch.manual_seed(0)
+    blend = build_model(ModelConfig(preset="fsnet_small", demodulate="learned"))
+    with torch.no_grad():
+        blend.decoder.head.out.bias[3] = weight  # the blend logit; flows and residual stay 0
+        got = blend(inputs)
+        expected = build_model(ModelConfig(preset="fsnet_small", demodulate=same_as))(inputs)
+        for name in IMAGE_FIELDS:
+            torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=1e-5, atol=1e-6, msg=name)
+        blend.decoder.head.out.bias[3] = 0.25
+        mixed = blend(inputs).color_no_st
+    with torch.no_grad():
+        colour = build_model(ModelConfig(preset="fsnet_small", demodulate=False))(inputs).color_no_st
+        light = build_model(ModelConfig(preset="fsnet_small", demodulate=True))(inputs).color_no_st
+    torch.testing.assert_close(mixed, 0.75 * colour + 0.25 * light, rtol=1e-5, atol=1e-6)
+
+
+def test_learned_demodulation_reads_the_current_brdf_colour_and_trains_the_blend_weight():
+    """With `demodulate: learned` the current BRDF colour reaches the G-buffer encoder (a different BRDF
+    colour changes the decoded features), and the blend weight of an untrained network gets a gradient."""
+    torch.manual_seed(0)
+    net = FSNet.from_preset("fsnet_small", demodulate="learned")
+    inputs = make_inputs(1, 32, 48, seed=2)
+    with torch.no_grad():
+        a = net(inputs).color
+        b = net(replace(inputs, brdf_color=inputs.brdf_color.flip(-1))).color
+    assert not torch.allclose(a, b)
+    net.init_as_warp_()
+    net(inputs).color.mean().backward()
+    assert float(net.decoder.head.out.weight.grad[3].abs().sum()) > 0
+
+
+@pytest.mark.parametrize("value", ["bogus", 1, None])
+def test_demodulate_rejects_other_values(value):
+    with pytest.raises(ConfigError, match="demodulate"):
+        FSNet.from_preset("fsnet_small", demodulate=value)
+
+
 def test_warp_init_still_trains_every_parameter_after_one_step():
     """The zeroed head blocks the gradient to the head's first layer at step 0 only: after one AdamW
     step every parameter gets a finite, non-zero gradient."""

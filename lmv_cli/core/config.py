@@ -36,7 +36,9 @@ class ModelConfig:
     warp: Literal["exact", "original"] = "exact"  # exact: d moves d·W/2 px; original: the released grid, d·(W−1)/2
     compat: Literal["none", "original"] = "none"  # original: sets mv_gather, clamp, warp to the released network's
     init: Literal["warp", "random"] = "warp"  # warp: untrained net = rendered-MV warp; random: PyTorch default only
-    demodulate: bool = True  # residual on the BRDF-demodulated light, re-modulated by the current BRDF (released)
+    # true: residual on the BRDF-demodulated light, re-modulated by the current BRDF colour (released); false:
+    # residual on the colour; learned: both, blended per pixel by a learned weight (docs/model.md#forward-pass)
+    demodulate: bool | Literal["learned"] = True
     # pixels: learned flows count pixels of the network's grid, the same function on a crop and a full frame;
     # ndc: NDC of the network's input (released; a crop's flows mean other pixel sizes on the full frame)
     flow_unit: Literal["pixels", "ndc"] = "pixels"

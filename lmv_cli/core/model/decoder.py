@@ -33,7 +33,8 @@ FSNET_DECODER_OUT = (96, 64, 48, 32)
 """Mid / output channels of the released decoder blocks at 1/16→1/8, 1/8→1/4, 1/4→1/2, 1/2→1 (docs/model.md#forward-pass)."""
 
 HEAD_OUTPUTS = (3, 2, 2)
-"""Output head channels: residual (gl), raw smv0 increment, raw smv_res increment (docs/model.md#forward-pass, step 7)."""
+"""Output head channels: residual (gl), raw smv0 increment, raw smv_res increment (docs/model.md#forward-pass, step 7).
+A decoder with `blend_channels` appends those to the residual (`DecoderResult.residual`: 3 + blend channels)."""
 
 FLOWS_PER_FRAME = 4
 """smv0 (2) + smv_res (2) channels read from the decoder feature per history frame and level."""
@@ -45,7 +46,7 @@ Flow = tuple[torch.Tensor, torch.Tensor]
 class DecoderResult(NamedTuple):
     """The decoder's predictions on the padded frame (B, ·, H, W)."""
 
-    residual: torch.Tensor  # (B, 3, H, W) gl: residual added to the LMV1-warped demodulated light
+    residual: torch.Tensor  # (B, 3 [+ blend], H, W) gl: residual added to the LMV1-warped base (+ the blend logits)
     lmv1: torch.Tensor  # (B, 2, H, W) NDC: learnable MV of history frame 0 (opaque colour, sky)
     lmv2: torch.Tensor  # (B, 2, H, W) NDC: refined LMV (translucency colour and alpha)
     # (level L, (B, 2, H/2^L, W/2^L)): every smv0 / smv_res as used (coarser level already added), in
@@ -70,6 +71,7 @@ class Decoder(nn.Module):
         history_frames: int = 3,
         mv_gather: str = "nearest",
         warp: str = "exact",
+        blend_channels: int = 0,
     ):
         super().__init__()
         if mv_gather not in MV_GATHER_MODES:
@@ -92,7 +94,8 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList(
             DecoderBlock(i, m, o) for i, m, o in zip(in_channels, mid_channels, out_channels, strict=True)
         )
-        self.head = OutputBlock(out_channels[-1], head_channels, sum(HEAD_OUTPUTS))
+        self.head_outputs = (HEAD_OUTPUTS[0] + blend_channels, *HEAD_OUTPUTS[1:])
+        self.head = OutputBlock(out_channels[-1], head_channels, sum(self.head_outputs))
 
     def forward(
         self,
@@ -133,7 +136,7 @@ class Decoder(nn.Module):
         smv0, smv_res = self._flows(t, 1, [previous])[0]
         lmv1 = self.learnable_mv(mv0, (smv0, smv_res), flow_scale)
         head = self.head(t)
-        residual, raw_smv0, raw_smv_res = head.split(HEAD_OUTPUTS, dim=1)
+        residual, raw_smv0, raw_smv_res = head.split(self.head_outputs, dim=1)
         smv0_2 = smv0 + torch.tanh(raw_smv0)
         smv_res_2 = smv_res + torch.tanh(raw_smv_res)
         lmv2 = self.learnable_mv(mv0, (smv0_2, smv_res_2), flow_scale)

@@ -60,6 +60,10 @@ PRESETS: dict[str, dict] = {
     ),
 }
 CLAMP_MODES = ("per_sample", "batch")
+DEMODULATE_MODES = (True, False, "learned")
+"""What the residual corrects (docs/model.md#forward-pass, step 9): True the warped light, re-modulated by the
+current BRDF colour (released); False the warped colour; "learned" both, mixed per pixel by a weight the
+head predicts (0 = colour, 1 = re-modulated light), with the current BRDF colour as 3 more G-buffer channels."""
 HISTORY_CHANNELS = 10
 """History-encoder input: demodulated light 3, sky 3, translucency colour 3, alpha 1 (docs/model.md#encoders)."""
 
@@ -86,7 +90,7 @@ class FSNet(nn.Module):
         mv_gather: str = "nearest",
         clamp: str = "per_sample",
         warp: str = "exact",
-        demodulate: bool = True,
+        demodulate: bool | str = True,
         downscale: int = 1,
         flow_unit: str = "ndc",
         working_height: int | None = None,
@@ -95,6 +99,8 @@ class FSNet(nn.Module):
         check_downscale(downscale, working_height, warp)
         if flow_unit not in FLOW_UNITS:
             raise ConfigError(f"flow_unit: expected one of {FLOW_UNITS}, got {flow_unit!r}")
+        if demodulate not in DEMODULATE_MODES or not isinstance(demodulate, (bool, str)):
+            raise ConfigError(f"demodulate: expected one of {DEMODULATE_MODES}, got {demodulate!r}")
         if clamp not in CLAMP_MODES:
             raise ConfigError(f"clamp: expected one of {CLAMP_MODES}, got {clamp!r}")
         if warp not in WARP_CONVENTIONS:
@@ -112,7 +118,7 @@ class FSNet(nn.Module):
         self.flow_unit = flow_unit
         self.working_height = working_height  # the trained grid height: factor chosen per input (resolution.py)
         self.history_encoder = Encoder(history_channels, tuple(widths))
-        self.gbuffer_encoder = Encoder(gbuffer_channels, tuple(widths))
+        self.gbuffer_encoder = Encoder(gbuffer_channels + (3 if self.blends else 0), tuple(widths))
         skips = self.history_encoder.skip_channels
         # decoder outputs at 1/2, 1/4, 1/8 are streamed: blocks 2, 1, 0
         self.streaming = FeatureStreaming(skips, self.gbuffer_encoder.skip_channels, tuple(reversed(decoder_out[:3])))
@@ -126,7 +132,13 @@ class FSNet(nn.Module):
             head_channels=head_channels,
             mv_gather=mv_gather,
             warp=warp,
+            blend_channels=1 if self.blends else 0,
         )
+
+    @property
+    def blends(self) -> bool:
+        """True with `demodulate="learned"`: the head also predicts the colour/light blend weight."""
+        return self.demodulate == "learned"
 
     @property
     def pad_multiple(self) -> int:
@@ -221,7 +233,8 @@ class FSNet(nn.Module):
         _, height, width = validate_inputs(inputs, gbuffer_channels=self.gbuffer_channels, check_values=not _tracing())
         k = self.factor(height)
         x = pad_inputs(inputs, PAD_MULTIPLE, self.warp) if k == 1 else inputs
-        net_gbuffer = self.at_network(x.gbuffer, factor=k)
+        gbuffer_maps = torch.cat((x.gbuffer, gamma_log(x.brdf_color)), dim=1) if self.blends else x.gbuffer
+        net_gbuffer = self.at_network(gbuffer_maps, factor=k)
         net_mvs = [self.at_network(mv, motion=True, factor=k) for mv in x.merged_mv]
         _check_state(state, net_gbuffer)
         gbuffer = self.gbuffer_encoder(net_gbuffer)  # skips 24@1/2, 32@1/4, 48@1/8; bottleneck 48@1/16
@@ -260,7 +273,7 @@ class FSNet(nn.Module):
         net_h, net_w = decoded.flows[-1][1].shape[-2:]
         maps = torch.cat((*(f for _, f in decoded.flows[-4:]), decoded.residual[..., :net_h, :net_w]), dim=1)
         maps = F.interpolate(maps, scale_factor=float(factor), mode="bilinear")[..., :h, :w]
-        smv0, smv_res, smv0_2, smv_res_2, residual = maps.split((2, 2, 2, 2, 3), dim=1)  # one pass for all
+        smv0, smv_res, smv0_2, smv_res_2, residual = maps.split((2, 2, 2, 2, decoded.residual.shape[1]), dim=1)
         scale = flow_to_ndc(self.flow_unit, mv0, factor)
         return decoded._replace(
             residual=residual,
@@ -273,23 +286,32 @@ class FSNet(nn.Module):
         h0 = x.history[0]
         warp = self.warp
         floor_now = x.brdf_color.clamp_min(BRDF_FLOOR)
+        bases = []
+        if self.demodulate is not True:
+            # the residual corrects the warped colour itself: no re-modulation at material edges (light
+            # is reported demodulated for the loss and the outputs)
+            bases.append(gamma_log(h0.color_no_st))
         if self.demodulate:
             # demodulate t−1 by its own BRDF colour *before* warping, then warp with LMV1 (gl space)
-            opaque_gl = gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR))
-        else:
-            # `demodulate=False`: the residual corrects the warped colour itself; no re-modulation at
-            # material edges (light is reported demodulated for the loss and the outputs)
-            opaque_gl = gamma_log(h0.color_no_st)
-        # layers that share a motion are sampled together (one grid): opaque colour and sky by LMV1,
+            bases.append(gamma_log(h0.color_no_st / h0.brdf_color.clamp_min(BRDF_FLOOR)))
+        # layers that share a motion are sampled together (one grid): opaque bases and sky by LMV1,
         # translucency colour and alpha by LMV2
-        lmv1_layers = warp_feature(torch.cat((opaque_gl, h0.sky), dim=1), decoded.lmv1, convention=warp)
+        lmv1_layers = warp_feature(torch.cat((*bases, h0.sky), dim=1), decoded.lmv1, convention=warp)
         lmv2_layers = warp_feature(torch.cat((h0.st_color, h0.st_alpha), dim=1), decoded.lmv2, convention=warp)
-        (base, sky_gl), (st_gl, st_alpha) = lmv1_layers.split((3, 3), 1), lmv2_layers.split((3, 1), 1)
-        corrected = inv_gamma_log(self._add_residual(decoded.residual.to(base.dtype), base, size))
-        if self.demodulate:
-            light, opaque = corrected, corrected * floor_now  # re-modulated by the *current* BRDF colour
+        *warped, sky_gl = lmv1_layers.split(3, 1)
+        st_gl, st_alpha = lmv2_layers.split((3, 1), 1)
+        residual = decoded.residual.to(sky_gl.dtype)
+        corrected = [inv_gamma_log(self._add_residual(residual[:, :3], base, size)) for base in warped]
+        if self.blends:
+            # per pixel between the corrected colour (weight 0, the untrained network) and the corrected
+            # light re-modulated by the current BRDF colour (weight 1)
+            weight = residual[:, 3:4].clamp(0.0, 1.0)
+            opaque = corrected[0] + weight * (corrected[1] * floor_now - corrected[0])
+            light = opaque / floor_now
+        elif self.demodulate:
+            light, opaque = corrected[0], corrected[0] * floor_now  # re-modulated by the *current* BRDF colour
         else:
-            light, opaque = corrected / floor_now, corrected
+            light, opaque = corrected[0] / floor_now, corrected[0]
         sky, st_color, st_alpha = inv_gamma_log(sky_gl), inv_gamma_log(st_gl), st_alpha.clamp(0.0, 1.0)
         no_st = opaque * (1 - x.sky_mask) + sky * x.sky_mask
         color = no_st * st_alpha + st_color
