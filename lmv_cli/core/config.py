@@ -109,6 +109,9 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of forward and loss (CUDA, or CPU)
     device: str = "auto"  # auto: CUDA (this rank's LOCAL_RANK GPU) if available, else CPU; or cpu, cuda, cuda:1
     threads: int | None = None  # torch CPU threads per process; null = torch's default
+    # fine-tuning: a new run starts from the weights of this model (a model file, a run directory or
+    # "bundled") instead of model.init; its model options must equal this config's (docs/training.md)
+    init_from: str | None = None
     job_name: str = "fsnet"
     out_dir: str = "runs"  # run directory: <out_dir>/<job_name>/<timestamp>/
 

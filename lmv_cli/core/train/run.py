@@ -19,6 +19,7 @@ from lmv_cli.core.config import LEGACY_MODEL_OPTIONS, Config, load_config
 from lmv_cli.core.data import DataIndex, build_index
 from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.model.build import build_model
+from lmv_cli.core.model.files import load_model, resolve_model
 from lmv_cli.core.progress import OnEvent
 from lmv_cli.core.store import open_store
 from lmv_cli.core.train import checkpoint as ckpt
@@ -54,8 +55,25 @@ def plan_run(cfg: Config) -> RunPlan:
     """Check the stores of `cfg` (as `train` would, when it names any) and build its model once to
     count its parameters; writes nothing (`lmv train --dry-run`)."""
     index = check_data(cfg) if cfg.data.stores else None
+    initial_weights(cfg)
     model = build_model(cfg.model)
     return RunPlan(index, model.parameter_counts(), sum(p.numel() for p in model.parameters()))
+
+
+def initial_weights(cfg: Config) -> dict[str, torch.Tensor] | None:
+    """The weights a fresh run of `cfg` starts from with `train.init_from` (fine-tuning; None without
+    it): those of the model it names (`resolve_model`: a file, a run, "bundled"), whose model options
+    must equal `cfg.model`'s except `init` (a `ConfigError` naming every option that differs)."""
+    if cfg.train.init_from is None:
+        return None
+    path = resolve_model(cfg.train.init_from)
+    model, model_cfg, _ = load_model(path)
+    ours, theirs = dataclasses.asdict(cfg.model), dataclasses.asdict(model_cfg)
+    differ = [f"`model.{k}` is {theirs[k]!r} there, {ours[k]!r} here" for k in ours if k != "init" and ours[k] != theirs[k]]
+    if differ:
+        raise ConfigError(f"`train.init_from`: the model to start from was built otherwise: {'; '.join(differ)}",
+                          path=path, option="train.init_from", value=cfg.train.init_from)
+    return model.state_dict()
 
 
 def check_data(cfg: Config) -> DataIndex:
@@ -68,11 +86,15 @@ def train(cfg: Config, on_event: OnEvent | None = None) -> TrainResult:
     config.yaml, so `lmv resume` works from any directory."""
     stores = tuple(str(Path(s).resolve()) for s in cfg.data.stores)
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, stores=stores))
+    if cfg.train.init_from is not None:  # the file itself, so the run's config.yaml says what it started from
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, init_from=str(resolve_model(cfg.train.init_from).resolve())))
     world = setup(cfg.train.device)
     try:
         index = check_data(cfg)
+        initial = initial_weights(cfg)
         run = RunDir(Path(broadcast(str(create_run(cfg).path) if world.main else None, world)))
-        trainer = _trainer(cfg, index, run, world, on_event)
+        trainer = _trainer(cfg, index, run, world, on_event, initial=initial)
         return _fit(trainer)
     finally:
         teardown(world)
@@ -105,11 +127,14 @@ def resume(path: str | Path, epochs: int | None = None, steps: int | None = None
 
 
 def _trainer(cfg: Config, index: DataIndex, run: RunDir, world: World, on_event: OnEvent | None,
-             payload: dict | None = None) -> Trainer:
+             payload: dict | None = None, initial: dict[str, torch.Tensor] | None = None) -> Trainer:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model).to(world.device).train()
+    model = build_model(cfg.model)
+    if initial is not None:
+        model.load_state_dict(initial)
+    model = model.to(world.device).train()
     t = cfg.train
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
     if payload is not None:
