@@ -85,7 +85,7 @@ $(STAMPS)/heldout_synth_s%: | $(VENV)/.installed
 $(STAMPS)/blender_s%: | $(VENV)/.installed
 	rm -rf $(DATA_DIR)/tmp/blender_s$*
 	$(BLENDER_PY) $(BLENDER_TOOL) --scenes courtyard,corridor,glasshouse --frames $(BLENDER_FRAMES) \
-	    --size $(DATA_SIZE) --seed-offset $* --out $(DATA_DIR)/tmp/blender_s$*
+	    --size $(DATA_SIZE) --seed-offset $* --python $(BLENDER_PY) --out $(DATA_DIR)/tmp/blender_s$*
 	$(LMV) pack $(DATA_DIR)/tmp/blender_s$* $(DATA_DIR)/stores/blender_s$*.zarr --overwrite --workers $(DATA_WORKERS)
 	rm -rf $(DATA_DIR)/tmp/blender_s$* $(DATA_DIR)/tmp/_raw_blender_s$*
 	mkdir -p $(@D) && touch $@
