@@ -10,7 +10,7 @@ from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.evaluate import OVERALL, evaluate_scene, read_frame, summarize
 from lmv_cli.core.infer.backends import GraphPredictor, TorchPredictor, exported_graph, prepare
 from lmv_cli.core.infer.select import Choice, backend_available, cpu_flags, native_bf16, resolve
-from lmv_cli.core.model.files import load_model
+from lmv_cli.core.model.files import BUNDLED_PATH, load_model
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.store.reader import open_store
 
@@ -128,3 +128,15 @@ def test_evaluate_drives_a_predictor(tiny_model, eval_store):
     records = evaluate_scene(scene, 1, {"net": net, "fast": fast}, end=8)
     summary = summarize(records)[OVERALL].methods
     assert summary["fast"]["psnr"] == pytest.approx(summary["net"]["psnr"], abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_model_that_chooses_its_factor_per_size_refuses_the_graph_backends(backend):
+    if not backend_available(backend):
+        pytest.skip(f"{backend} is not installed")
+    """A graph is traced at one network factor; the bundled model picks its factor per frame size, so an
+    ONNX backend would compute another function at other sizes: refused, naming the backend and torch."""
+    net, _, _ = load_model(BUNDLED_PATH)
+    with pytest.raises(ConfigError, match=backend) as e:
+        prepare(net, "fp32", backend, "cpu")
+    assert "torch" in e.value.message and e.value.option == "backend"

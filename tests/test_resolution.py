@@ -153,8 +153,7 @@ def test_model_files_record_and_use_the_training_resolution(tmp_path):
 
 def test_old_model_files_keep_their_function(tmp_path):
     """A file written before flow_unit/downscale existed (keys absent) loads with NDC flows and the
-    preset's fixed factor, and predicts exactly what an NDC network with those weights predicts; the
-    bundled model is such a file."""
+    preset's fixed factor, and predicts exactly what an NDC network with those weights predicts."""
     torch.manual_seed(3)
     ndc = FSNet.from_preset("fsnet_lite", demodulate=False, flow_unit="ndc").eval()
     cfg = ModelConfig(preset="fsnet_lite", demodulate=False, flow_unit="ndc")
@@ -167,8 +166,7 @@ def test_old_model_files_keep_their_function(tmp_path):
     inputs = make_inputs(1, 48, 64)
     with torch.no_grad():
         torch.testing.assert_close(old(inputs).color, ndc(inputs).color, rtol=0, atol=0)
-    bundled, bundled_cfg, _ = load_model(BUNDLED_PATH)
-    assert (bundled_cfg.flow_unit, bundled.flow_unit, bundled.factor(1080)) == ("ndc", "ndc", 2)
+
 
 
 def test_training_records_its_frame_size_and_crop():
@@ -178,3 +176,10 @@ def test_training_records_its_frame_size_and_crop():
     index = DataIndex(windows=(), length=11, train_scenes=scenes, val_scenes=())
     assert train_resolution(index, (128, 96)) == {"frame": [320, 180], "crop": [96, 128]}
     assert train_resolution(index, None) == {"frame": [320, 180], "crop": None}
+
+
+def test_the_bundled_model_runs_its_network_at_the_density_it_was_trained_at():
+    """Trained on 320x180 frames at factor 2 with pixel flows: the network sees 90 rows at any size."""
+    bundled, cfg, meta = load_model(BUNDLED_PATH)
+    assert (cfg.flow_unit, cfg.downscale, meta["train_resolution"]["frame"]) == ("pixels", "auto", [320, 180])
+    assert [bundled.factor(h) for h in (180, 360, 720, 1080)] == [2, 4, 8, 12]

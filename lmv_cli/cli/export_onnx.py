@@ -65,4 +65,5 @@ def command(
                       f"max abs error colour {v.color_error:.2e} (peak {v.color_peak:.3g}), all outputs "
                       f"{v.max_error:.2e}", highlight=False)
     console.print(f"wrote {result.path} from {result.model_path} (preset {result.preset}, opset {result.opset}; "
-                  f"H and W: multiples of {result.multiple})", highlight=False)
+                  f"H and W: multiples of {result.multiple}; network at 1/{result.factor} of the frame at every size)",
+                  highlight=False)

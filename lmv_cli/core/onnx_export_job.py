@@ -52,6 +52,7 @@ class ExportResult:
     exporter: str
     opset: int
     multiple: int  # the graph's H and W must be multiples of this
+    factor: int  # the graph runs the network on factor×factor-averaged inputs at every frame size
     checks: tuple[Check, ...]
 
 
@@ -91,6 +92,8 @@ def export_model(
     out = check_output(out)
     model_path = resolve_model(model)
     net, cfg, _ = load_model(model_path)
+    if net.working_height is not None:  # a graph has one factor: the one the model trained at
+        net = net.at_fixed_factor(net.downscale)
     real = _store_check(net, store, scene, frame)
     if not check_frames and real is None:
         raise ExportError("no check: give at least one frame size to validate the graph at")
@@ -107,7 +110,7 @@ def export_model(
         raise ExportError(f"cannot write: {e.strerror or e}", path=out) from None
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportResult(out, model_path, cfg.preset, exporter, opset, net.pad_multiple, tuple(checks))
+    return ExportResult(out, model_path, cfg.preset, exporter, opset, net.pad_multiple, net.downscale, tuple(checks))
 
 
 def _temp_beside(out: Path) -> Path:

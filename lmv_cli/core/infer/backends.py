@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from lmv_cli import __version__
+from lmv_cli.core.errors import ConfigError
 from lmv_cli.core.infer.select import Choice, resolve
 from lmv_cli.core.model.fsnet import FSNet
 from lmv_cli.core.model.interface import NetInputs, NetOutputs
@@ -106,6 +107,10 @@ def prepare(
     choice = resolve(precision, backend, device, graph_pays=net.downscale == 1)
     if choice.backend == "torch":
         return TorchPredictor(net, choice)
+    if net.working_height is not None:
+        raise ConfigError(f"backend {choice.backend!r} runs a graph traced at one network factor, and this model "
+                          "chooses its factor per frame size (model.downscale: auto); use backend 'torch', or "
+                          "`lmv export-onnx` for a graph at the training factor", option="backend", value=backend)
     return GraphPredictor(net, choice, exported_graph(net, cache_dir))
 
 

@@ -27,6 +27,8 @@ mean the same pixels on a crop and on a full frame (`resolution.py`).
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,6 +152,14 @@ class FSNet(nn.Module):
         """The factor the network runs at for inputs `height` px high: `downscale`, or with a
         `working_height` the integer that brings the input closest to it (`resolution.working_factor`)."""
         return working_factor(height, self.downscale, self.working_height)
+
+    def at_fixed_factor(self, factor: int) -> FSNet:
+        """A copy that runs the network at `factor` for every input size (no `working_height`): what a
+        graph traced once (ONNX) can compute, since the factor is fixed when it is traced."""
+        check_downscale(factor, None, self.warp)
+        fixed = copy.deepcopy(self)
+        fixed.downscale, fixed.working_height = factor, None
+        return fixed
 
     def at_network(self, x: torch.Tensor, *, motion: bool = False, factor: int | None = None) -> torch.Tensor:
         """A map of the (with factor 1: already padded) frame at the network's resolution: with factor
