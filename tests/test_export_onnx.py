@@ -17,7 +17,7 @@ from lmv_cli.core.onnx_export import ExportError, _check_dynamic, example_inputs
 from lmv_cli.core.onnx_export_job import export_model
 from lmv_cli.core.model.onnx_flat import flat_inputs, outputs_from_flat
 from lmv_cli.core.model.build import build_model
-from lmv_cli.core.model.files import load_model, save_model
+from lmv_cli.core.model.files import BUNDLED_PATH, load_model, save_model
 from lmv_cli.core.model.fsnet import PRESETS, FSNet
 from lmv_cli.core.model.onnx_step import INPUT_NAMES, OUTPUT_NAMES, FlatStep
 from lmv_cli.core.rollout import Rollout
@@ -150,9 +150,9 @@ FRAMES_NOT_32 = ((40, 50), (90, 100), (45, 170))
 """Frame sizes (H, W), none a multiple of 32, small enough for the default suite."""
 
 
-def _model_file(preset: str, path: Path, **options) -> Path:
+def _model_file(preset: str, path: Path) -> Path:
     torch.manual_seed(0)
-    cfg = ModelConfig(preset=preset, **options)
+    cfg = ModelConfig(preset=preset)
     return save_model(path, build_model(cfg), cfg)
 
 
@@ -160,17 +160,15 @@ def _model_file(preset: str, path: Path, **options) -> Path:
 COVERED_ELSEWHERE = ("fsnet", "fsnet_lite")
 
 
-@pytest.mark.parametrize(("preset", "demodulate"), [
-    *(pytest.param(p, True, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else (p, True) for p in sorted(PRESETS)),
-    ("fsnet_small", "learned"),
-])
-def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, demodulate, tmp_path):
-    """`lmv export-onnx RUN_DIR OUT.onnx` for each preset (and the learned demodulation blend), validated at
-    three frame sizes with no side a multiple of 32 (small, for speed; the bundled test below runs the
-    default sizes)."""
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else p
+                                    for p in sorted(PRESETS)])
+def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_multiples_of_32(preset, tmp_path):
+    """`lmv export-onnx RUN_DIR OUT.onnx` for each preset, validated at three frame sizes with no side a
+    multiple of 32 (small, for speed; the bundled test below runs the default sizes, and exports the
+    learned demodulation blend, `demodulate: learned`, of the bundled model)."""
     pytest.importorskip("onnxruntime")
     run = tmp_path / "job" / "2026-01-01_00-00-00"
-    model = _model_file(preset, run / "model" / "best.pt", demodulate=demodulate)
+    model = _model_file(preset, run / "model" / "best.pt")
     out = tmp_path / "out" / "step.onnx"
     sizes = [f"{w}x{h}" for h, w in FRAMES_NOT_32]
     result = CliRunner().invoke(app, ["export-onnx", str(run), str(out), "--exporter", "torchscript",
@@ -187,11 +185,14 @@ def test_every_preset_exports_from_a_run_directory_and_matches_at_sizes_not_mult
 
 
 def test_export_bundled_model_with_the_cli(tmp_path):
+    """The bundled model (`demodulate: learned`, `downscale: auto`) exports at its training factor."""
     pytest.importorskip("onnxruntime")
+    assert load_model(BUNDLED_PATH)[1].demodulate == "learned"
     out = tmp_path / "bundled.onnx"
     result = CliRunner().invoke(app, ["export-onnx", "bundled", str(out), "--exporter", "torchscript"])
     assert result.exit_code == 0, result.output
     assert "320x180" in result.output and "162x90" in result.output and "multiples of 32" in result.output
+    assert "network at 1/2 of the frame" in result.output
     assert out.is_file() and [p.name for p in tmp_path.iterdir()] == ["bundled.onnx"]
 
 
