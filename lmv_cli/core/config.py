@@ -126,6 +126,9 @@ class LossConfig:
     st_color: float = 1.0
     st_alpha: float = 1.0
     zero_flow_ratio: float = 0.1
+    # lmv: L1 of gl(final colour) over the pixels frame t−1 reprojected does not explain (disoccluded or
+    # shading change, `regions.unexplained`), averaged over those pixels; 0 = the released loss
+    change: float = 0.0
 
 
 @dataclass(frozen=True)

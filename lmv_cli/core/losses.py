@@ -38,14 +38,15 @@ def zero_flow_weight(level: int, ratio: float) -> float:
 
 
 def total_loss(
-    outputs: NetOutputs, targets: Targets, weights: LossConfig | None = None
+    outputs: NetOutputs, targets: Targets, weights: LossConfig | None = None, focus: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of the docs/training.md#losses terms and the weighted terms by name.
 
     rec: L1 of gl(final colour); rec_residual: L1 of gl(demodulated opaque light); sky: Charbonnier of
     gl(sky · mask) (masked before gl); st_color: Charbonnier of gl(translucency colour); st_alpha:
     Charbonnier of the raw alpha; zero_flow: `zero_flow_weight(L) · flow_magnitude` over every
-    predicted flow in `outputs.flows`.
+    predicted flow in `outputs.flows`; change (only with a `loss.change` weight and `focus`, (B, 1, H, W)
+    bool): L1 of gl(final colour) averaged over the `focus` pixels (0 where there are none).
     """
     w = weights or LossConfig()
     for name in ("st_color", "st_alpha", "sky"):
@@ -65,4 +66,13 @@ def total_loss(
             start=outputs.color.new_zeros(()),
         ),
     }
+    if w.change and focus is not None:
+        terms["change"] = w.change * focused_l1(gamma_log(outputs.color), gamma_log(targets.scene_color), focus)
     return sum(terms.values()), terms
+
+
+def focused_l1(a: torch.Tensor, b: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
+    """Mean |a − b| (B, C, H, W) over the pixels where `focus` (B, 1, H, W) bool is set, all channels;
+    0 (keeping the graph) when no pixel is."""
+    weight = focus.to(a.dtype)
+    return ((a - b).abs() * weight).sum() / (weight.sum() * a.shape[1]).clamp(min=1.0)

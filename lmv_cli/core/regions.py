@@ -172,3 +172,17 @@ def noise_threshold(newer: Frame, older: Frame, newer_layers: NetOutputs | None 
     if values.numel() == 0:
         return THRESHOLD_FLOOR
     return max(THRESHOLD_FLOOR, NOISE_SIGMAS * MAD_TO_SIGMA * float(values.median()))
+
+
+def unexplained(current: Frame, previous: Frame, before: Frame) -> torch.Tensor:
+    """(B, 1, H, W) bool: the pixels of rendered frame t (`current`, batch B) that frame t−1 (`previous`),
+    reprojected by t's motion vectors, does not explain: `disoccluded` or `shading_change` as
+    `region_labels` decides them, with each window's noise threshold from t−1 and t−2 (`before`,
+    `noise_threshold`). The training loss `loss.change` weights them (docs/training.md#losses)."""
+    masks = []
+    for b in range(current["depth"].shape[0]):
+        cur, prev, older = ({k: v[b:b + 1] for k, v in f.items()} for f in (current, previous, before))
+        threshold = noise_threshold(prev, older)
+        labels = region_labels([cur, prev], 1, final_color(cur), threshold)
+        masks.append((labels == REGIONS.index("disoccluded")) | (labels == REGIONS.index("shading_change")))
+    return torch.stack(masks)

@@ -37,6 +37,7 @@ from lmv_cli.core.inputs import assemble_targets
 from lmv_cli.core.losses import total_loss
 from lmv_cli.core.metrics import psnr
 from lmv_cli.core.model.files import BEST, LAST, save_model
+from lmv_cli.core.regions import unexplained
 from lmv_cli.core.progress import CheckpointEvent, EndEvent, OnEvent, StartEvent, StepEvent, TrainEvent, ValEvent
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
@@ -156,12 +157,16 @@ class Trainer:
         for t in range(HISTORY_SLOTS, self.index.length):
             frame = frame_at(batch, t)
             pattern = draw_pattern(rng, probs, history.available)
-            outputs = self._step(frame, pattern)
+            focus = None
+            if self.cfg.loss.change:
+                with torch.no_grad():
+                    focus = unexplained(frame, frame_at(batch, t - 1), frame_at(batch, t - 2))
+            outputs = self._step(frame, pattern, focus)
             history.advance_rendered(frame, prediction=outputs)
             if self.progress.step >= self.total:
                 return
 
-    def _step(self, frame: dict[str, torch.Tensor], pattern: tuple[bool, ...]):
+    def _step(self, frame: dict[str, torch.Tensor], pattern: tuple[bool, ...], focus: torch.Tensor | None = None):
         """One optimizer step on one frame of every window of the batch."""
         t = self.cfg.train
         lr = cosine_lr(self.progress.step, self.total, t.lr, t.lr_min)
@@ -170,7 +175,7 @@ class Trainer:
         targets = assemble_targets(frame)
         with torch.autocast(self.world.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):
             outputs = self.rollout.predict(frame, pattern)
-            loss, terms = total_loss(outputs, targets, self.cfg.loss)
+            loss, terms = total_loss(outputs, targets, self.cfg.loss, focus)
         self._check_finite(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
