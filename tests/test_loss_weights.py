@@ -114,3 +114,20 @@ def test_shape_mismatch_names_the_layer(field: str, target: str) -> None:
     setattr(outputs, field, getattr(outputs, field)[:, :, :4])
     with pytest.raises(InputError, match=rf"'{field}'.*\(2, 3, 4, 8\).*\(2, 3, 8, 8\)"):
         total_loss(outputs, targets)
+
+
+def test_the_change_term_is_the_colour_error_averaged_over_the_focus_pixels_only() -> None:
+    """`loss.change`: the gl colour error (here 1 everywhere, 3 on one pixel column) averaged over the focus
+    pixels alone; absent without a weight or a focus, 0 for an empty focus, and no other term moves."""
+    outputs, targets = case()
+    outputs.color[..., 2] = 9.0  # gl(9) ≈ 1.59; elsewhere gl(1) = 1
+    focus = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    focus[..., 2:4] = True  # half the focus on the bad column
+    _, plain = total_loss(outputs, targets, LossConfig(change=0.5))
+    _, without = total_loss(outputs, targets, LossConfig(), focus)
+    _, focused = total_loss(outputs, targets, LossConfig(change=0.5), focus)
+    _, empty = total_loss(outputs, targets, LossConfig(change=0.5), torch.zeros_like(focus))
+    assert "change" not in plain and "change" not in without
+    assert focused["change"].item() == pytest.approx(0.5 * (gl(9.0) + 1.0) / 2, rel=1e-5)
+    assert empty["change"].item() == 0.0
+    assert {k: v.item() for k, v in focused.items() if k != "change"} == {k: v.item() for k, v in plain.items()}

@@ -15,7 +15,15 @@ from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets
 from lmv_cli.core.metrics import STRIP_ROWS, frame_metrics, score_methods, ssim
 from lmv_cli.core.model.interface import NetOutputs
-from lmv_cli.core.regions import REGIONS, THRESHOLD_FLOOR, RegionStats, noise_threshold, region_labels, region_masks
+from lmv_cli.core.regions import (
+    REGIONS,
+    THRESHOLD_FLOOR,
+    RegionStats,
+    noise_threshold,
+    region_labels,
+    region_masks,
+    unexplained,
+)
 
 H, W = 32, 48
 
@@ -233,3 +241,26 @@ def test_a_reference_named_like_a_baseline_or_model_is_refused(eval_store):
     for references in ({"warp": lambda t: None}, {"net": lambda t: None}):
         with pytest.raises(InputError, match=f"reference name\\(s\\) {next(iter(references))} clash"):
             evaluate_scene(scene, 1, {"net": torch.nn.Identity()}, references=references)
+
+
+def batched(*frames: dict) -> dict:
+    return {k: torch.cat([f[k] for f in frames]) for k in frames[0]}
+
+
+def test_the_training_focus_is_what_the_previous_frame_does_not_explain_window_by_window():
+    """`unexplained` (the pixels `loss.change` weights) flags the uncovered strip behind a moving block and
+    the pixels a moving light re-lit, nothing a static frame shows again, and each window of a batch on its
+    own: batching a window with another changes nothing of its mask."""
+    now, before, strip = block_frames(3)
+    depth = torch.full((H, W), 500.0)
+    lit_now, lit_before, lit_older = (frame(spot(cx), depth) for cx in (30.0, 20.0, 10.0))
+    block = unexplained(now, before, before)[0, 0]
+    light = unexplained(lit_now, lit_before, lit_older)[0, 0]
+    assert torch.equal(block, strip)
+    relit = (spot(30.0) - spot(20.0)).abs().amax(dim=0) > 0.1
+    assert light[relit].float().mean() > 0.9 and not light[:, :5].any()
+    still = frame(textured_background(), torch.full((H, W), 1000.0))
+    assert not unexplained(still, still, still).any()
+    both = unexplained(batched(now, lit_now), batched(before, lit_before), batched(before, lit_older))
+    assert both.shape == (2, 1, H, W)
+    assert torch.equal(both[0, 0], block) and torch.equal(both[1, 0], light)

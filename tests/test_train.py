@@ -84,6 +84,16 @@ def test_tiny_run_writes_the_run_directory(eval_store, tmp_path):
         "checkpoint_000000006.pt", "checkpoint_000000008.pt"]  # bounded: the newest 2 of 0, 3, 6, 8
 
 
+def test_the_change_loss_trains_and_is_logged_as_its_own_term(eval_store, tmp_path):
+    """`loss.change` reaches the training loop: each step's log has a `change` term beside the others."""
+    code, output = train_tiny(eval_store, tmp_path, "loss.change=0.5", "train.max_steps=2", "data.val_scenes=[]")
+    assert code == 0, output
+    (run,) = (tmp_path / "tiny").iterdir()
+    train = [r for r in records(run) if r["kind"] == "train"]
+    assert all("change" in r["terms"] and np.isfinite(r["loss"]) for r in train)
+    assert any(r["terms"]["change"] > 0 for r in train)
+
+
 @pytest.mark.slow
 def test_diverging_loss_stops_with_a_clear_message(eval_store, tmp_path):
     code, output = train_tiny(eval_store, tmp_path, "train.lr=1e30", "train.lr_min=1e30", "train.grad_clip=0",
