@@ -13,7 +13,7 @@ from lmv_cli.core.color import aces
 from lmv_cli.core.evaluate import FrameRecord, summarize
 from lmv_cli.core.errors import InputError
 from lmv_cli.core.inputs import Targets
-from lmv_cli.core.metrics import STRIP_ROWS, frame_metrics, score_methods, ssim
+from lmv_cli.core.metrics import STRIP_ROWS, aces_in_place, frame_metrics, score_methods, ssim
 from lmv_cli.core.model.interface import NetOutputs
 from lmv_cli.core.regions import (
     REGIONS,
@@ -184,6 +184,46 @@ def test_banded_scores_equal_pytorch_msssim_on_a_frame_of_several_bands():
         torch.testing.assert_close(scores.values["ssim"][i:i + 1], expected, rtol=0, atol=1e-6)
         mse = ((aces(p) - aces(target)) ** 2).mean()
         assert float(scores.values["psnr"][i]) == pytest.approx(float(10 * torch.log10(1 / mse)), abs=1e-4)
+
+
+def test_layers_partly_zero_or_equal_to_the_colour_score_as_the_reference_says():
+    """Bands where the translucency layer is zero everywhere and the no-translucency layer equals the final
+    colour (a pane in the middle band only, as in most frames) score what pytorch_msssim and the PSNR
+    formula give for the whole layer; a band that differs in a single prediction's pixel is scored in full."""
+    generator = torch.Generator().manual_seed(6)
+    h, w = 4 * STRIP_ROWS + 5, 60
+    pane = torch.zeros(1, 1, h, w)
+    pane[..., STRIP_ROWS + 4:STRIP_ROWS + 20, 10:40] = 1.0
+
+    def layers(color):
+        st = 0.3 * color * pane
+        return color, color * (1 - 0.5 * pane), st  # final, no-translucency, translucency
+
+    target = torch.rand(1, 3, h, w, generator=generator) * 2
+    preds = [(target + s * torch.randn(target.shape, generator=generator)).clamp(min=0) for s in (0.05, 0.3)]
+    outputs = []
+    for p in preds:
+        color, no_st, st = layers(p)
+        outputs.append(NetOutputs(color=color, color_no_st=no_st, light_no_st=color, sky=torch.zeros_like(color),
+                                  st_color=st, st_alpha=torch.ones_like(color[:, :1])))
+    outputs[1].color_no_st[0, 0, 4 * STRIP_ROWS + 3, 7] += 0.01  # one pixel of the last band differs
+    color, no_st, st = layers(target)
+    targets = Targets(scene_color=color, no_st=no_st, light_no_st=color, sky=torch.zeros_like(color),
+                      sky_mask=torch.zeros_like(pane), st_color=st, st_alpha=torch.ones_like(pane))
+    scores = score_methods(outputs, targets)
+    for i, out in enumerate(outputs):
+        for suffix, pred, truth_ in (("", out.color, color), ("_no_st", out.color_no_st, no_st),
+                                     ("_st", out.st_color, st)):
+            expected = reference_ssim(aces(pred), aces(truth_), data_range=1.0, size_average=False)
+            torch.testing.assert_close(scores.values[f"ssim{suffix}"][i:i + 1], expected, rtol=0, atol=1e-6)
+            mse = float(((aces(pred) - aces(truth_)) ** 2).mean())
+            assert float(scores.values[f"psnr{suffix}"][i]) == pytest.approx(10 * math.log10(1 / mse), abs=1e-4)
+
+
+def test_in_place_tonemapping_gives_the_same_bits():
+    x = torch.rand(2, 3, 17, 19, generator=torch.Generator().manual_seed(7)) * 40 - 2
+    x[0, 0, 0, :4] = torch.tensor([0.0, -0.0, 1e-8, 65504.0])
+    assert torch.equal(aces_in_place(x.clone()), aces(x))
 
 
 def test_metrics_asked_for_are_computed_alone_with_the_same_values():

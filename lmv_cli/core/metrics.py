@@ -92,16 +92,22 @@ def _ssim_shared(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def gaussian_blur(x: torch.Tensor) -> torch.Tensor:
     """SSIM's Gaussian window applied separably without padding: (…, H, W) → (…, H−10, W−10), each pass
-    as 11 shifted, weighted slices accumulated in place (contiguous runs: vectorises well, and several
-    times faster on CPU than the grouped 1-D convolutions of pytorch_msssim)."""
+    as 11 shifted, weighted slices accumulated in place (several times faster on CPU than the grouped
+    1-D convolutions of pytorch_msssim). The horizontal pass runs over the rows laid end to end as one
+    1-D array, so every slice is one contiguous run; the 10 sums per row that straddle two rows are the
+    columns the window does not fit, and are cut (the result is a view)."""
     h, w = x.shape[-2] - (SSIM_WINDOW - 1), x.shape[-1] - (SSIM_WINDOW - 1)
     rows = x[..., 0:h, :] * _WEIGHTS[0]
     for i in range(1, SSIM_WINDOW):
         rows.add_(x[..., i:i + h, :], alpha=_WEIGHTS[i])
-    out = rows[..., 0:w] * _WEIGHTS[0]
+    flat = rows.reshape(-1)
+    n = flat.numel() - (SSIM_WINDOW - 1)
+    out = torch.empty_like(flat)
+    out[n:] = 0.0
+    torch.mul(flat[0:n], _WEIGHTS[0], out=out[0:n])
     for i in range(1, SSIM_WINDOW):
-        out.add_(rows[..., i:i + w], alpha=_WEIGHTS[i])
-    return out
+        out[0:n].add_(flat[i:i + n], alpha=_WEIGHTS[i])
+    return out.view(rows.shape)[..., 0:w]
 
 
 def _window() -> torch.Tensor:
@@ -135,6 +141,9 @@ def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.
     The frame is walked in bands of `STRIP_ROWS` rows (SSIM bands overlap by the window's 10 rows), so
     every temporary is a few MB and stays in cache whatever the frame size: at 1920x1080 this is several
     times faster than whole-frame maps, whose 25–75 MB temporaries each cost a fresh mmap and page faults.
+    Work whose result is known exactly is skipped band by band (`_band_sums`): a band that is zero in
+    every image (the translucency layer away from translucent surfaces), and a band of the
+    no-translucency layer identical to the final colour's (nothing translucent there).
     With `masks` (R, H, W) in {0, 1} (bool or float), the final colour's squared-error map and SSIM map are also summed
     over each region (one matrix product per band), so per-region PSNR/SSIM can be pooled over frames."""
     b, _, h, w = targets.scene_color.shape
@@ -145,57 +154,101 @@ def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.
     unknown = wanted - set(METRIC_NAMES)
     if unknown:
         raise InputError(f"unknown metric(s) {', '.join(sorted(unknown))}; known: {', '.join(METRIC_NAMES)}")
+    layers: list[_Layer] = []
+    for suffix, (field, target_field) in LAYERS.items():
+        with_ssim = f"ssim{suffix}" in wanted or (suffix == "" and masks is not None)
+        if not with_ssim and f"psnr{suffix}" not in wanted:
+            continue
+        target, preds = getattr(targets, target_field), [getattr(o, field) for o in outputs]
+        for pred in preds:
+            check_pair(f"psnr{suffix}", pred, target)
+        layers.append(_Layer(suffix, preds, target, with_ssim))
     values: dict[str, torch.Tensor] = {}
-    region = None
     with torch.no_grad():
-        for suffix, (field, target_field) in LAYERS.items():
-            with_ssim = f"ssim{suffix}" in wanted or (suffix == "" and masks is not None)
-            if not with_ssim and f"psnr{suffix}" not in wanted:
-                continue
-            target, preds = getattr(targets, target_field), [getattr(o, field) for o in outputs]
-            for pred in preds:
-                check_pair(f"psnr{suffix}", pred, target)
-            sums = _band_sums(preds, target, masks if suffix == "" else None, with_ssim)
-            values[f"psnr{suffix}"] = 10.0 * torch.log10(1.0 / (sums[0] / (h * w)))
-            if with_ssim:
-                values[f"ssim{suffix}"] = sums[1] / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
-            if suffix == "" and masks is not None:
-                region = sums[2:]
+        sums, region = _band_sums(layers, masks)
+    for layer, (err, sim) in zip(layers, sums, strict=True):
+        values[f"psnr{layer.suffix}"] = 10.0 * torch.log10(1.0 / (err / (h * w)))
+        if layer.with_ssim:
+            values[f"ssim{layer.suffix}"] = sim / ((h - 2 * SSIM_BORDER) * (w - 2 * SSIM_BORDER))
     values = {name: v for name, v in values.items() if name in wanted}
     return MethodScores(values, *(region or (None, None, None, None)))
 
 
-def _band_sums(preds: Sequence[torch.Tensor], target: torch.Tensor, masks: torch.Tensor | None,
-               with_ssim: bool = True) -> tuple:
-    """Walk (1, 3, H, W) `target` and the M `preds` in bands of rows: (M,) sums of the squared-error map
-    (ACES, mean over RGB) and of the SSIM map (zeros unless `with_ssim`); with (R, H, W) `masks` also their (M, R) sums over each
-    region and the (R,) pixel counts of the regions and of their SSIM-defined interiors."""
-    h, w, bd = target.shape[-2], target.shape[-1], SSIM_BORDER
-    dev = target.device
-    err, sim = torch.zeros(len(preds), device=dev), torch.zeros(len(preds), device=dev)
-    if masks is not None:
+@dataclass
+class _Layer:
+    """One layer to score: M predictions and the target, each (1, 3, H, W); `with_ssim`: also SSIM."""
+
+    suffix: str  # metric-name suffix of `LAYERS`
+    preds: Sequence[torch.Tensor]
+    target: torch.Tensor
+    with_ssim: bool
+
+
+def _band_sums(layers: Sequence[_Layer], masks: torch.Tensor | None) -> tuple[list, tuple | None]:
+    """Walk the layers in bands of rows: per layer the (M,) sums of the squared-error map (ACES, mean over
+    RGB) and of the SSIM map (zeros unless `with_ssim`); with (R, H, W) `masks` also, for the final colour
+    (`LAYERS` suffix ""), their (M, R) sums over each region and the (R,) pixel counts of the regions and
+    of their SSIM-defined interiors.
+
+    Two exact shortcuts per band, both checked on the band's pixels rather than assumed: a band that is 0
+    in the target and every prediction has error 0 and an SSIM map of exactly 1 (both means and variances
+    are 0: C1/C1 · C2/C2); a band equal, in the target and every prediction, to the same band of a layer
+    already scored adds that layer's sums."""
+    first = layers[0].target
+    h, w, bd, dev = first.shape[-2], first.shape[-1], SSIM_BORDER, first.device
+    m = len(layers[0].preds)
+    sums = [[torch.zeros(m, device=dev), torch.zeros(m, device=dev)] for _ in layers]
+    regional = masks is not None and any(layer.suffix == "" for layer in layers)
+    if regional:
         masks = masks.to(device=dev)  # any dtype in {0, 1}; each band is made float32 where it is used
-        reg_err = torch.zeros(len(preds), masks.shape[0], device=dev)
+        reg_err = torch.zeros(m, masks.shape[0], device=dev)
         reg_sim = torch.zeros_like(reg_err)
     for start in range(0, h, STRIP_ROWS):
         stop = min(start + STRIP_ROWS, h)
         rows = slice(start, min(stop + 2 * bd, h))  # input rows of this band's error and SSIM rows
-        t = aces(target[..., rows, :].float())
-        p = aces(torch.cat([x[..., rows, :] for x in preds]).float())  # (M, 3, rows, W)
-        sq = ((p[..., :stop - start, :] - t[..., :stop - start, :]) ** 2).mean(dim=1)  # (M, band, W)
-        err += sq.sum(dim=(1, 2))
-        if masks is not None:
-            reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).float().T
-        if with_ssim and rows.stop - start >= SSIM_WINDOW:  # SSIM output rows start … rows.stop − 11
-            smap = ssim_map(p, t)  # (M, rows − 10, W − 10)
-            sim += smap.sum(dim=(1, 2))
-            if masks is not None:
-                inner = masks[:, start + bd:rows.stop - bd, bd:w - bd]
-                reg_sim += smap.flatten(1) @ inner.flatten(1).float().T
-    if masks is None:
-        return err, sim
+        ssim_rows = rows.stop - start >= SSIM_WINDOW  # SSIM output rows start … rows.stop − 11
+        scored: list[tuple[list[torch.Tensor], torch.Tensor, bool]] = []  # this band's images, sums
+        for layer, total in zip(layers, sums, strict=True):
+            images = [layer.target[..., rows, :], *(x[..., rows, :] for x in layer.preds)]
+            with_regions = regional and layer.suffix == ""
+            if not with_regions:
+                if not any(bool(x.any()) for x in images):
+                    if layer.with_ssim and ssim_rows:
+                        total[1] += (rows.stop - start - 2 * bd) * (w - 2 * bd)
+                    continue
+                twin = next((done for band, done, with_ssim in scored if with_ssim >= layer.with_ssim
+                             and all(torch.equal(a, b) for a, b in zip(band, images, strict=True))), None)
+                if twin is not None:
+                    total[0] += twin[0]
+                    if layer.with_ssim:
+                        total[1] += twin[1]
+                    continue
+            t = aces(images[0].float())
+            p = aces_in_place(torch.cat(images[1:]).float())  # (M, 3, rows, W)
+            sq = ((p[..., :stop - start, :] - t[..., :stop - start, :]) ** 2).mean(dim=1)  # (M, band, W)
+            err, sim = sq.sum(dim=(1, 2)), torch.zeros(m, device=dev)
+            if with_regions:
+                reg_err += sq.flatten(1) @ masks[:, start:stop].flatten(1).float().T
+            if layer.with_ssim and ssim_rows:
+                smap = ssim_map(p, t)  # (M, rows − 10, W − 10)
+                sim = smap.sum(dim=(1, 2))
+                if with_regions:
+                    inner = masks[:, start + bd:rows.stop - bd, bd:w - bd]
+                    reg_sim += smap.flatten(1) @ inner.flatten(1).float().T
+            total[0] += err
+            total[1] += sim
+            scored.append((images, (err, sim), layer.with_ssim))
+    if not regional:
+        return sums, None
     inner = masks[:, bd:h - bd, bd:w - bd]
-    return err, sim, reg_err, reg_sim, masks.flatten(1).sum(dim=1).float(), inner.flatten(1).sum(dim=1).float()
+    return sums, (reg_err, reg_sim, masks.flatten(1).sum(dim=1).float(), inner.flatten(1).sum(dim=1).float())
+
+
+def aces_in_place(x: torch.Tensor) -> torch.Tensor:
+    """`color.aces` of a float tensor the caller owns, computed in place with the same operations in the
+    same order (bitwise the same values) but two temporaries instead of eight."""
+    denominator = torch.mul(x, 2.43).add_(0.59).mul_(x).add_(0.14)
+    return x.mul_(torch.mul(x, 2.51).add_(0.03)).div_(denominator).clamp_(0.0, 1.0)
 
 
 def psnr_of_mse(mse: float) -> float:
