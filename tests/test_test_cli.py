@@ -17,7 +17,7 @@ from lmv_cli.core.rollout import rp_schedule
 
 runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-METRIC_NAMES = ["psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st"]
+METRIC_NAMES = ["psnr", "ssim", "psnr_no_st", "psnr_st"]  # the layers' SSIM only with --all-metrics
 
 
 def run(*args):
@@ -72,9 +72,10 @@ def test_table_and_plot(eval_store, tiny_model, tmp_path):
     assert result.exit_code == 0, result.output
     assert "scene translucency: 5 predicted frame(s), N = 1" in result.output
     assert "overall: 5 predicted frame(s), N = 1" in result.output
-    for header in ("PSNR no-ST", "SSIM ST", "tiny", "warp", "repeat"):
+    for header in ("PSNR no-ST", "PSNR ST", "tiny", "warp", "repeat"):
         assert header in result.output
     assert "FLIP HDR" not in result.output  # opt-in (--flip): it costs seconds per image
+    assert "SSIM ST" not in result.output and "SSIM no-ST" not in result.output  # opt-in (--all-metrics)
     assert plot.read_bytes()[:8] == PNG_SIGNATURE
     assert f"plot: {plot}" in result.output
 
@@ -93,6 +94,19 @@ def test_warp_and_repeat_agree_with_capture_check(eval_store, document_n1, tmp_p
         assert motion["pairs"] == 1
         assert motion["warp_psnr"] == pytest.approx(f["metrics"]["warp"]["psnr_no_st"], abs=1e-3)
         assert motion["repeat_psnr"] == pytest.approx(f["metrics"]["repeat"]["psnr_no_st"], abs=1e-3)
+
+
+def test_all_metrics_adds_the_layers_ssim_and_changes_no_other_figure(eval_store, tiny_model, document_n1):
+    result = run(tiny_model, "--data", eval_store, "--scene", "occlusion", "--json", "--device", "cpu",
+                 "--all-metrics")
+    assert result.exit_code == 0, result.output
+    full = json.loads(result.stdout)
+    assert full["metrics"] == ["psnr", "ssim", "psnr_no_st", "ssim_no_st", "psnr_st", "ssim_st"]
+    for method, values in full["overall"]["methods"].items():
+        assert 0 < values["ssim_no_st"] <= 1 and 0 < values["ssim_st"] <= 1
+        assert {k: values[k] for k in METRIC_NAMES} == document_n1["overall"]["methods"][method]
+    table = run(tiny_model, "--data", eval_store, "--scene", "occlusion", "--device", "cpu", "--all-metrics")
+    assert "SSIM no-ST" in table.output and "SSIM ST" in table.output
 
 
 @pytest.fixture(scope="module")

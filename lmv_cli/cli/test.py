@@ -25,6 +25,9 @@ def command(
                               "extra and costs about 1-4 s per image at 320x180, 10-30 s at 1280x720)."),
     regions: bool = typer.Option(False, "--regions", help="Also PSNR/SSIM per region (sky, translucent, "
                                  "disoccluded, shading change, static; docs/regions.md) and each region's share."),
+    all_metrics: bool = typer.Option(False, "--all-metrics", help="Also the SSIM of the no-translucency and "
+                                     "translucency layers (two more blurs per method: about the network's cost "
+                                     "again at 1280x720)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of PSNR over frames (rendered frames "
                                         "grey) here."),
     precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -36,14 +39,16 @@ def command(
 
     Streams whole scenes in the pattern R P..P (N predictions after every rendered frame; predictions
     feed back as history) and prints, per scene and overall, the mean PSNR / SSIM (ACES tonemapped) of
-    the final colour, the no-translucency layer and the translucency layer (FLIP with --flip), and with
-    --regions the same per region. A model that does not beat warp is not done.
+    the final colour and the PSNR of the no-translucency and translucency layers (their SSIM with
+    --all-metrics, FLIP with --flip), and with --regions the same per region. A model that does not
+    beat warp is not done.
     """
     from lmv_cli.core.infer.compare import compare
 
     with progress_bar(not as_json) as progress:
         result = compare(models, data, scenes=scene, n=frames, device=device, flip=flip, plot=plot,
-                         precision=precision, backend=backend, regions=regions, progress=progress)
+                         precision=precision, backend=backend, regions=regions, all_metrics=all_metrics,
+                         progress=progress)
     if as_json:
         from lmv_cli.core.infer.reports import comparison_document
 

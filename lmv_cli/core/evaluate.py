@@ -34,8 +34,12 @@ from lmv_cli.core.rollout import Rollout, rp_schedule
 BASELINES = ("warp", "repeat")
 """Baselines every evaluation reports beside the models (docs/evaluation.md#baselines)."""
 METRICS = METRIC_NAMES
-"""Metrics of every scored frame by default: psnr, ssim and the same of the no-translucency and the
-translucency-only layers (`metrics.score_methods`)."""
+"""Every metric of a scored frame (`evaluate_scene`'s default; `--all-metrics` of `lmv test` and
+`lmv extrapolate`): psnr, ssim and the same of the no-translucency and the translucency-only layers
+(`metrics.score_methods`)."""
+FRAME_METRICS = ("psnr", "ssim", "psnr_no_st", "psnr_st")
+"""What `lmv test` and `lmv extrapolate` score by default: the layers' SSIM, two more blurs of every
+method (more CPU than the network at 720p and above), only with `--all-metrics`."""
 FLIP_METRICS = ("flip_hdr", "flip_ldr")
 """ꟻLIP of the final colour (lower is better), with `flip=True` (the `metrics` extra)."""
 OVERALL = "all"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lmv_cli.core.devices import pick_device
 from lmv_cli.core.errors import LmvError
-from lmv_cli.core.evaluate import FLIP_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
+from lmv_cli.core.evaluate import FLIP_METRICS, FRAME_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer.models import load_models, select_scenes
 from lmv_cli.core.infer.plot import psnr_plot
 from lmv_cli.core.metrics import flip_available
@@ -48,12 +48,13 @@ def compare(
     precision: str = "auto",
     backend: str = "auto",
     regions: bool = False,
+    all_metrics: bool = False,
     progress: ProgressFn | None = None,
 ) -> Comparison:
     """Score every model and both baselines on the scenes of a store with N predictions per rendered
     frame (and, with `regions`, per region). Store, scenes, frame ranges, models (and their agreement
-    with the store) and the plot path are all checked before any frame is predicted. ꟻLIP only with
-    `flip` (it costs seconds per image)."""
+    with the store) and the plot path are all checked before any frame is predicted. The layers' SSIM
+    only with `all_metrics` (`FRAME_METRICS` otherwise), ꟻLIP only with `flip` (seconds per image)."""
     store = open_store(store_path)
     selected = select_scenes(store, scenes)
     for scene in selected:
@@ -65,13 +66,14 @@ def compare(
     dev = pick_device(device)
     loaded = load_models(model_specs, store, dev, precision, backend)
     models = {m.name: m.model for m in loaded}
+    scored = METRICS if all_metrics else FRAME_METRICS
     records: list[FrameRecord] = []
     for scene in selected:
-        records += evaluate_scene(scene, n, models, device=dev, flip_metrics=use_flip, regions=regions,
-                                  progress=progress, overlap=True)
+        records += evaluate_scene(scene, n, models, device=dev, metrics=scored, flip_metrics=use_flip,
+                                  regions=regions, progress=progress, overlap=True)
     if plot_path is not None:
         psnr_plot(plot_path, records)
-    metrics = METRICS + (FLIP_METRICS if use_flip else ())
+    metrics = scored + (FLIP_METRICS if use_flip else ())
     return Comparison(store.path, n, {m.name: m.path for m in loaded}, metrics, records, summarize(records), plot_path)
 
 

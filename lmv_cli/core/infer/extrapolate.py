@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lmv_cli.core.errors import InputError
-from lmv_cli.core.evaluate import METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
+from lmv_cli.core.evaluate import FRAME_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
 from lmv_cli.core.infer import reports
 from lmv_cli.core.background import BackgroundTasks
 from lmv_cli.core.infer.memory import pin_mmap_threshold
@@ -34,9 +34,6 @@ from lmv_cli.core.store import open_store
 
 SHEET_ROWS = 4
 """Predicted frames shown in a contact sheet, evenly spread over the scene."""
-FRAME_METRICS = ("psnr", "ssim", "psnr_no_st", "psnr_st")
-"""Per-frame metrics by default: the layers' SSIM (two more blurs of every method, about as costly as the
-network at 1080p) only with `all_metrics`; `lmv test` reports them all."""
 
 
 @dataclass
