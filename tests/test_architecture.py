@@ -4,9 +4,12 @@ libraries, and the CLI imports nothing heavy until a command runs (`lmv --help` 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import lmv_cli
 
@@ -55,30 +58,34 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _loaded_after(code: str) -> list[str]:
-    probe = code + "\nimport sys; print('\\n'.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    return out.split()
-
-
-def test_the_model_never_imports_store_exr_or_conversion_code() -> None:
+@pytest.fixture(scope="module")
+def loaded(eval_store) -> dict[str, list[str]]:
+    """The modules a fresh interpreter holds after importing every model module ("model"), and after then
+    also reading a store frame and a training window ("store read"): one subprocess for both."""
     models = [_module_name(p) for p in sorted((PACKAGE / "core" / "model").glob("*.py"))]
-    loaded = _loaded_after("\n".join(f"import {m}" for m in models))
-    assert [m for m in loaded if m.startswith(STORE_SIDE) or m == "OpenEXR"] == []
+    code = "\n".join([
+        "import json, sys",
+        *(f"import {m}" for m in models),
+        "after_model = sorted(sys.modules)",
+        "from lmv_cli.core.store import open_store",
+        "from lmv_cli.core.data import WindowDataset, build_index",
+        "from lmv_cli.core.config import DataConfig",
+        f"s = open_store({str(eval_store)!r}); s.scene(s.scenes[0]).frame(0)",
+        f"idx = build_index(DataConfig(stores=({str(eval_store)!r},), sequence_length=3, crop=(16, 16)))",
+        "WindowDataset(idx, (16, 16), True, 0)[(0, 0)]",
+        "print(json.dumps({'model': after_model, 'store read': sorted(sys.modules)}))",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
 
 
-def test_reading_a_store_never_loads_openexr(eval_store) -> None:
-    code = (
-        "from lmv_cli.core.store import open_store\n"
-        "from lmv_cli.core.data import WindowDataset, build_index\n"
-        "from lmv_cli.core.config import DataConfig\n"
-        f"s = open_store({str(eval_store)!r}); s.scene(s.scenes[0]).frame(0)\n"
-        f"idx = build_index(DataConfig(stores=({str(eval_store)!r},), sequence_length=3, crop=(16, 16)))\n"
-        "WindowDataset(idx, (16, 16), True, 0)[(0, 0)]\n"
-    )
-    loaded = _loaded_after(code)
-    assert "OpenEXR" not in loaded and "lmv_cli.core.exr" not in loaded
-    assert not [m for m in loaded if m.startswith("lmv_cli.core.store.writer")]
+def test_the_model_never_imports_store_exr_or_conversion_code(loaded) -> None:
+    assert [m for m in loaded["model"] if m.startswith(STORE_SIDE) or m == "OpenEXR"] == []
+
+
+def test_reading_a_store_never_loads_openexr(loaded) -> None:
+    assert "OpenEXR" not in loaded["store read"] and "lmv_cli.core.exr" not in loaded["store read"]
+    assert not [m for m in loaded["store read"] if m.startswith("lmv_cli.core.store.writer")]
 
 
 def _import_graph() -> dict[str, set[str]]:

@@ -3,19 +3,17 @@ are upsampled, and LMV1/LMV2 are formed from the *full-resolution* rendered MV a
 unpadded frame. Checked against independent expectations: the untrained network is the full-resolution
 layered warp (the same function as an untrained `fsnet`), a constant learned flow moves LMV1 by exactly
 that constant at every full-resolution pixel, streamed and cached state works at the network's sizes,
-and the flat ONNX step at multiples of 32 equals `FSNet.step`."""
+and the flat ONNX step pads to multiples of 32."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 
 from lmv_cli.core.errors import ConfigError
-from lmv_cli.core.onnx_export import example_inputs, export_onnx, validate_onnx
 from lmv_cli.core.model.fsnet import FSNet
 from lmv_cli.core.model.onnx_step import OUTPUT_NAMES, FlatStep
+from lmv_cli.core.onnx_export import example_inputs
 
 from test_model_network import make_inputs
 
@@ -94,17 +92,13 @@ def test_downscale_options_are_checked():
     assert params == 352_241
 
 
-def test_flat_step_and_onnx_graph_at_multiples_of_32(tmp_path):
-    """The engine contract for a downscaled network: inputs padded to 32, state at 1/2..1/8 of H/2; the
-    flat step equals `FSNet.step`, and the exported graph runs at another size in onnxruntime."""
+def test_flat_step_pads_to_32_and_keeps_the_state_at_its_own_resolution():
+    """The engine contract for a downscaled network: inputs padded to 32, state at 1/2..1/8 of H/2, the
+    outputs at the frame's size. (Its ONNX graph, exported at another size and validated in onnxruntime,
+    is the bundled model's export test in test_export_onnx.py: the same downscaled network.)"""
     net = lite()
     args = example_inputs(net, (64, 96), seed=1)
     assert args["state1"].shape[-2:] == (16, 24)
     with torch.no_grad():
         flat = dict(zip(OUTPUT_NAMES, FlatStep(net)(*args.values()), strict=True))
     assert flat["color"].shape[-2:] == (64, 96) and flat["stream1"].shape[-2:] == (16, 24)
-    pytest.importorskip("onnxruntime")
-    path = export_onnx(net, tmp_path / "lite.onnx", exporter="torchscript", size=(64, 96))
-    v = validate_onnx(net, path, example_inputs(net, (96, 32), seed=2))
-    assert v.ok and v.color_error < 1e-4 * max(1.0, v.color_peak), v
-    assert math.isfinite(v.max_error)
