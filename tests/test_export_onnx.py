@@ -5,6 +5,7 @@ on a real store frame, and the error paths are one-line errors."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,18 +29,27 @@ EXPORT_AT = (32, 48)
 RUN_AT = (48, 80)
 
 
+FRAMES_NOT_32 = ((40, 50), (90, 100), (45, 170))
+"""Frame sizes (H, W), none a multiple of 32, small enough for the default suite."""
+
+
 @pytest.fixture(scope="module")
 def exported(tiny_model, eval_store, tmp_path_factory):
-    """`lmv export-onnx` (torchscript exporter: seconds) of the tiny trained fsnet_small, validated at
-    one small size (the default sizes: the bundled test) and on the store; returns (network, onnx path,
-    CLI output)."""
+    """`lmv export-onnx RUN_DIR` (torchscript exporter: seconds) of the tiny trained fsnet_small as a run's
+    best model, validated at `FRAMES_NOT_32` and on the store; returns (network, onnx path, CLI output,
+    the run's model file)."""
     pytest.importorskip("onnxruntime")
-    out = tmp_path_factory.mktemp("onnx") / "step.onnx"
-    result = CliRunner().invoke(app, ["export-onnx", str(tiny_model), str(out), "--exporter", "torchscript",
-                                      "--check-size", "48x40", "--store", str(eval_store)])
+    root = tmp_path_factory.mktemp("onnx")
+    model = root / "job" / "2026-01-01_00-00-00" / "model" / "best.pt"
+    model.parent.mkdir(parents=True)
+    shutil.copyfile(tiny_model, model)
+    out = root / "out" / "step.onnx"
+    sizes = [f"{w}x{h}" for h, w in FRAMES_NOT_32]
+    result = CliRunner().invoke(app, ["export-onnx", str(model.parents[1]), str(out), "--exporter", "torchscript",
+                                      *(a for s in sizes for a in ("--check-size", s)), "--store", str(eval_store)])
     assert result.exit_code == 0, result.output
-    net, _, _ = load_model(tiny_model)
-    return net, out, result.output
+    net, _, _ = load_model(model)
+    return net, out, result.output, model
 
 
 def _predicted_state(net: FSNet, store_path, t: int = 4):
@@ -87,7 +97,7 @@ def test_rendered_slot_mask_is_the_zero_state():
 
 
 def test_exported_graph_runs_at_another_size(exported):
-    net, path, output = exported
+    net, path, output, _ = exported
     assert "max abs error" in output and "scene" in output
     v = validate_onnx(net, path, example_inputs(net, RUN_AT, seed=3))
     assert v.size == RUN_AT
@@ -110,7 +120,7 @@ def test_store_inputs_real_frame(tiny_model, eval_store):
 def test_fixed_size_graph_is_refused(exported, tmp_path):
     import onnx
 
-    _, path, _ = exported
+    _, path, _, _ = exported
     model = onnx.load(str(path))
     for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
         dim.dim_value = 32
@@ -146,18 +156,26 @@ def test_dynamo_export(tmp_path):
 
 # --- issue 22: every preset, sizes that are not multiples of 32, OUT that cannot be written ------------------
 
-FRAMES_NOT_32 = ((40, 50), (90, 100), (45, 170))
-"""Frame sizes (H, W), none a multiple of 32, small enough for the default suite."""
-
-
 def _model_file(preset: str, path: Path) -> Path:
     torch.manual_seed(0)
     cfg = ModelConfig(preset=preset)
     return save_model(path, build_model(cfg), cfg)
 
 
-# fsnet is slow to export; fsnet_lite is the bundled model, exported at the default sizes by the next test
-COVERED_ELSEWHERE = ("fsnet", "fsnet_lite")
+# fsnet is slow to export; fsnet_lite is the bundled model, exported at the default sizes by the next test;
+# fsnet_small is the tiny trained model of `exported`, a run directory validated at FRAMES_NOT_32
+COVERED_ELSEWHERE = ("fsnet", "fsnet_lite", "fsnet_small")
+
+
+def test_a_run_directory_exports_its_best_model_matching_at_sizes_not_multiples_of_32(exported):
+    net, out, output, model = exported
+    assert str(model) in output and "preset fsnet_small" in output
+    assert all(f"{w}x{h}" in output for h, w in FRAMES_NOT_32)
+    assert [p.name for p in out.parent.iterdir()] == ["step.onnx"]  # no temporary file left
+    h, w = FRAMES_NOT_32[-1]  # the written file is the validated graph: checked again here
+    v = validate_onnx(net, out, example_inputs(net, tuple(-(-s // net.pad_multiple) * net.pad_multiple
+                                                          for s in (h, w)), seed=7))
+    assert v.ok and v.color_error < 1e-4 * max(1.0, v.color_peak), v
 
 
 @pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow) if p in COVERED_ELSEWHERE else p
