@@ -5,14 +5,21 @@
   objects, a translucent pane, a scrolling screen, a pulsing lamp. About half a second to make.
 - `synth_factory(scene=..., frames=..., size=(w, h), seed=...)`: any other one, cached per arguments
   for the session; returns the scene folder `<tmp>/<scene>`.
+- `eval_store`, `tiny_model`: a packed two-scene store and a briefly trained model on it.
+
+All of them are made once per test run, however many pytest-xdist workers share it (`_once`), and are
+read-only: a test that changes one copies it first.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 SynthFactory = Callable[..., Path]
 
@@ -45,18 +52,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: duration.get(item.nodeid, 0.0))
 
 
+def _once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """`build(folder)`'s result, built once per test run: under pytest-xdist the workers share the base
+    temporary folder's parent, the first to take the lock builds and the others reuse it (the pattern of
+    pytest-xdist's documentation); without xdist, once per session."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / f"shared_{name}", root / f"shared_{name}.done"
+    with FileLock(f"{folder}.lock"):
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            done.write_text(str(build(folder)))
+    return Path(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def synth_factory(tmp_path_factory: pytest.TempPathFactory) -> SynthFactory:
     from lmv_cli.core.synth import write_capture
 
-    made: dict[tuple, Path] = {}
-
     def make(scene: str = "occlusion", frames: int = 8, size: tuple[int, int] = (96, 64), seed: int = 0) -> Path:
-        key = (scene, frames, tuple(size), seed)
-        if key not in made:
-            out = tmp_path_factory.mktemp(f"synth_{scene}_{size[0]}x{size[1]}_{frames}f_s{seed}")
-            (made[key],) = write_capture(out, [scene], frames=frames, size=tuple(size), seed=seed, workers=1)
-        return made[key]
+        def build(out: Path) -> Path:
+            (folder,) = write_capture(out, [scene], frames=frames, size=tuple(size), seed=seed, workers=1)
+            return folder
+
+        return _once(tmp_path_factory, f"synth_{scene}_{size[0]}x{size[1]}_{frames}f_s{seed}", build)
 
     return make
 
@@ -72,7 +93,7 @@ def eval_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A packed store of two synth scenes (occlusion, translucency; 48x32, 12 frames) for evaluation."""
     from helpers_evaluate import make_store
 
-    return make_store(tmp_path_factory.mktemp("eval_store"))
+    return _once(tmp_path_factory, "eval_store", make_store)
 
 
 @pytest.fixture(scope="session")
@@ -80,4 +101,4 @@ def tiny_model(eval_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """An `fsnet_small` model file after a few real optimizer steps on `eval_store`."""
     from helpers_evaluate import train_tiny_model
 
-    return train_tiny_model(eval_store, tmp_path_factory.mktemp("tiny_model") / "tiny.pt")
+    return _once(tmp_path_factory, "tiny_model", lambda folder: train_tiny_model(eval_store, folder / "tiny.pt"))
