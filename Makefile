@@ -90,11 +90,17 @@ $(STAMPS)/blender_s%: | $(VENV)/.installed
 	rm -rf $(DATA_DIR)/tmp/blender_s$* $(DATA_DIR)/tmp/_raw_blender_s$*
 	mkdir -p $(@D) && touch $@
 
+# The suite's own plugins only (xdist, hypothesis): autoloading every installed pytest plugin also has pytest
+# assert-rewrite all of zarr and hypothesis, uncached; bytecode caching on even where the environment turns it
+# off (PYTHONDONTWRITEBYTECODE), so a second run does not rewrite and compile every test module again.
+PYTEST_ENV = PYTHONDONTWRITEBYTECODE= PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+PYTEST_PLUGINS = -p xdist.plugin -p _hypothesis_pytestplugin
+
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -n 2
+	$(PYTEST_ENV) $(PY) -m pytest -q -n 2 $(PYTEST_PLUGINS)
 
 test-slow: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -m slow
+	$(PYTEST_ENV) $(PY) -m pytest -q -m slow $(PYTEST_PLUGINS)
 
 # Mutation testing (docs/testing.md#mutation-testing): slow, never part of `make test`. MUTATE picks modules by
 # mutant-name glob, e.g. `make mutate MUTATE="lmv_cli.core.losses.* lmv_cli.core.metrics.*"`.
