@@ -117,10 +117,12 @@ def test_shape_mismatch_names_the_layer(field: str, target: str) -> None:
 
 
 def test_the_change_term_is_the_colour_error_averaged_over_the_focus_pixels_only() -> None:
-    """`loss.change`: the gl colour error (here 1 everywhere, 3 on one pixel column) averaged over the focus
-    pixels alone; absent without a weight or a focus, 0 for an empty focus, and no other term moves."""
+    """`loss.change`: the gl colour error against a target of 0.5 (prediction 1 everywhere, 9 on one pixel
+    column) averaged over the focus pixels alone; absent without a weight or a focus, 0 for an empty focus,
+    and no other term moves."""
     outputs, targets = case()
     outputs.color[..., 2] = 9.0  # gl(9) ≈ 1.59; elsewhere gl(1) = 1
+    targets.scene_color = full(3, 0.5)
     focus = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
     focus[..., 2:4] = True  # half the focus on the bad column
     _, plain = total_loss(outputs, targets, LossConfig(change=0.5))
@@ -128,6 +130,6 @@ def test_the_change_term_is_the_colour_error_averaged_over_the_focus_pixels_only
     _, focused = total_loss(outputs, targets, LossConfig(change=0.5), focus)
     _, empty = total_loss(outputs, targets, LossConfig(change=0.5), torch.zeros_like(focus))
     assert "change" not in plain and "change" not in without
-    assert focused["change"].item() == pytest.approx(0.5 * (gl(9.0) + 1.0) / 2, rel=1e-5)
+    assert focused["change"].item() == pytest.approx(0.5 * ((gl(9.0) - gl(0.5)) + (1.0 - gl(0.5))) / 2, rel=1e-5)
     assert empty["change"].item() == 0.0
     assert {k: v.item() for k, v in focused.items() if k != "change"} == {k: v.item() for k, v in plain.items()}
