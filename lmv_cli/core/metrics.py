@@ -164,6 +164,8 @@ def score_methods(outputs: Sequence[NetOutputs], targets: Targets, masks: torch.
             check_pair(f"psnr{suffix}", pred, target)
         layers.append(_Layer(suffix, preds, target, with_ssim))
     values: dict[str, torch.Tensor] = {}
+    if not layers:
+        return MethodScores(values, None, None, None, None)
     with torch.no_grad():
         sums, region = _band_sums(layers, masks)
     for layer, (err, sim) in zip(layers, sums, strict=True):
@@ -207,7 +209,7 @@ def _band_sums(layers: Sequence[_Layer], masks: torch.Tensor | None) -> tuple[li
         stop = min(start + STRIP_ROWS, h)
         rows = slice(start, min(stop + 2 * bd, h))  # input rows of this band's error and SSIM rows
         ssim_rows = rows.stop - start >= SSIM_WINDOW  # SSIM output rows start … rows.stop − 11
-        scored: list[tuple[list[torch.Tensor], torch.Tensor, bool]] = []  # this band's images, sums
+        scored: list[tuple[list[torch.Tensor], tuple[torch.Tensor, torch.Tensor], bool]] = []  # images, sums, SSIM
         for layer, total in zip(layers, sums, strict=True):
             images = [layer.target[..., rows, :], *(x[..., rows, :] for x in layer.preds)]
             with_regions = regional and layer.suffix == ""
