@@ -14,7 +14,16 @@ from pathlib import Path
 
 from lmv_cli.core.devices import pick_device
 from lmv_cli.core.errors import LmvError
-from lmv_cli.core.evaluate import FLIP_METRICS, FRAME_METRICS, METRICS, FrameRecord, Summary, evaluate_scene, frame_range, summarize
+from lmv_cli.core.evaluate import (
+    FLIP_METRICS,
+    FRAME_METRICS,
+    METRICS,
+    FrameRecord,
+    Summary,
+    evaluate_scene,
+    frame_range,
+    summarize,
+)
 from lmv_cli.core.infer.models import load_models, select_scenes
 from lmv_cli.core.infer.plot import psnr_plot
 from lmv_cli.core.metrics import flip_available

@@ -37,8 +37,8 @@ from lmv_cli.core.inputs import assemble_targets
 from lmv_cli.core.losses import total_loss
 from lmv_cli.core.metrics import psnr
 from lmv_cli.core.model.files import BEST, LAST, save_model
-from lmv_cli.core.regions import unexplained
 from lmv_cli.core.progress import CheckpointEvent, EndEvent, OnEvent, StartEvent, StepEvent, TrainEvent, ValEvent
+from lmv_cli.core.regions import unexplained
 from lmv_cli.core.rollout import Rollout
 from lmv_cli.core.train import checkpoint as ckpt
 from lmv_cli.core.train.distributed import World, barrier, broadcast, gather, mean, wrap
