@@ -239,16 +239,17 @@ def test_metrics_asked_for_are_computed_alone_with_the_same_values():
         score_methods(outputs, targets_of(target), metrics=("psnr_sky",))
 
 
-def test_region_sums_give_the_whole_image_figures_for_a_full_mask():
+@pytest.mark.parametrize("h", [H, 3 * STRIP_ROWS + 7], ids=["one band", "four bands"])
+def test_region_sums_give_the_whole_image_figures_for_a_full_mask(h):
     generator = torch.Generator().manual_seed(3)
-    target = torch.rand(1, 3, H, W, generator=generator)
+    target = torch.rand(1, 3, h, W, generator=generator)
     pred = (target + 0.1 * torch.randn(target.shape, generator=generator)).clamp(min=0)
-    masks = torch.zeros(2, H, W)
+    masks = torch.zeros(2, h, W)
     masks[0] = 1.0  # the whole image; region 1 empty
     scores = score_methods([outputs_of(pred)], targets_of(target), masks)
     stats = RegionStats(int(scores.region_pixels[0]), int(scores.region_ssim_pixels[0]), 1,
                         {"m": float(scores.region_sq_error[0, 0])}, {"m": float(scores.region_ssim[0, 0])})
-    assert stats.pixels == H * W and stats.ssim_pixels == (H - 10) * (W - 10)
+    assert stats.pixels == h * W and stats.ssim_pixels == (h - 10) * (W - 10)
     assert stats.metrics("m")["psnr"] == pytest.approx(float(scores.values["psnr"][0]), abs=1e-4)
     assert stats.metrics("m")["ssim"] == pytest.approx(float(scores.values["ssim"][0]), abs=1e-5)
     assert float(scores.region_pixels[1]) == 0
