@@ -54,8 +54,9 @@ def total_loss(
     check_pair("color", outputs.color, targets.scene_color)
     check_pair("light_no_st", outputs.light_no_st, targets.light_no_st)
     mask = targets.sky_mask
+    color_error = (gamma_log(outputs.color) - gamma_log(targets.scene_color)).abs()  # rec and change
     terms = {
-        "rec": w.rec * (gamma_log(outputs.color) - gamma_log(targets.scene_color)).abs().mean(),
+        "rec": w.rec * color_error.mean(),
         "rec_residual": w.rec_residual
         * (gamma_log(outputs.light_no_st) - gamma_log(targets.light_no_st)).abs().mean(),
         "sky": w.sky * charbonnier(gamma_log(outputs.sky * mask), gamma_log(targets.sky * mask)),
@@ -67,12 +68,12 @@ def total_loss(
         ),
     }
     if w.change and focus is not None:
-        terms["change"] = w.change * focused_l1(gamma_log(outputs.color), gamma_log(targets.scene_color), focus)
+        terms["change"] = w.change * focused_mean(color_error, focus)
     return sum(terms.values()), terms
 
 
-def focused_l1(a: torch.Tensor, b: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
-    """Mean |a − b| (B, C, H, W) over the pixels where `focus` (B, 1, H, W) bool is set, all channels;
+def focused_mean(error: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
+    """Mean of `error` (B, C, H, W) over the pixels where `focus` (B, 1, H, W) bool is set, all channels;
     0 (keeping the graph) when no pixel is."""
-    weight = focus.to(a.dtype)
-    return ((a - b).abs() * weight).sum() / (weight.sum() * a.shape[1]).clamp(min=1.0)
+    weight = focus.to(error.dtype)
+    return (error * weight).sum() / (weight.sum() * error.shape[1]).clamp(min=1.0)
